@@ -1,0 +1,130 @@
+// keel: the server. Reads argv, ETCD_* variables and signals, then runs one member.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Member, createLogger, defaultConfig, etcdVersion, clusterVersion, type ServerConfig, type Logger, type LogLevel } from '../src/server';
+import { createClientServer, listen } from '../src/api';
+import { limits } from '../src/util';
+import { parseFlags, usage, shortUsage, FlagError, type ParsedFlags } from './keel-flags';
+
+const keelVersion = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+function splitUrls(v: string): string[] {
+  return v.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+}
+
+function logFds(outputs: string): number[] {
+  const fds: number[] = [];
+  for (const o of outputs.split(',')) {
+    if (o === 'default' || o === 'stderr') fds.push(2);
+    else if (o === 'stdout') fds.push(1);
+    else fds.push(fs.openSync(o, 'a'));
+  }
+  return fds;
+}
+
+function configFrom(f: ParsedFlags): ServerConfig {
+  const v = (name: string): string => f.values.get(name) ?? '';
+  const cfg = defaultConfig();
+  cfg.name = v('name');
+  cfg.dataDir = f.explicit.has('data-dir') ? v('data-dir') : `${cfg.name}.keel`;
+  cfg.listenClientUrls = splitUrls(v('listen-client-urls'));
+  cfg.advertiseClientUrls = splitUrls(v('advertise-client-urls'));
+  cfg.initialAdvertisePeerUrls = splitUrls(v('initial-advertise-peer-urls'));
+  cfg.initialClusterToken = v('initial-cluster-token');
+  cfg.maxRequestBytes = Number(v('max-request-bytes'));
+  cfg.maxTxnOps = Number(v('max-txn-ops'));
+  const quota = Number(v('quota-backend-bytes'));
+  // etcd: 0 means the default quota; a negative quota disables the check.
+  cfg.quotaBackendBytes = quota === 0 ? limits.quotaBackendBytesDefault : quota < 0 ? Number.MAX_SAFE_INTEGER : quota;
+  return cfg;
+}
+
+function validate(cfg: ServerConfig, f: ParsedFlags): void {
+  if (f.explicit.has('listen-client-urls') && !f.explicit.has('advertise-client-urls')) {
+    throw new FlagError('--advertise-client-urls is required when --listen-client-urls is set explicitly');
+  }
+  if (cfg.maxTxnOps < 1) throw new FlagError(`--max-txn-ops must be positive, got ${cfg.maxTxnOps}`);
+  if (cfg.maxRequestBytes < 1) throw new FlagError(`--max-request-bytes must be positive, got ${cfg.maxRequestBytes}`);
+}
+
+async function main(): Promise<void> {
+  let flags: ParsedFlags;
+  try {
+    flags = parseFlags(process.argv.slice(2), process.env);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${shortUsage()}`);
+    process.exit(2);
+  }
+  if (flags.help) { process.stdout.write(usage()); return; }
+  if (flags.version) {
+    process.stdout.write(`keel Version: ${keelVersion}\netcd API Version: ${etcdVersion}\nNode Version: ${process.version}\nNode OS/Arch: ${process.platform}/${process.arch}\n`);
+    return;
+  }
+  const level = (flags.values.get('log-level') ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error', 'panic', 'fatal'].includes(level)) {
+    process.stderr.write(`unknown log level "${level}"\n`);
+    process.exit(1);
+  }
+  const log = createLogger(level, logFds(flags.values.get('log-outputs') ?? 'default'));
+  for (const w of flags.warnings) log.warn(w);
+  let cfg: ServerConfig;
+  try {
+    cfg = configFrom(flags);
+    validate(cfg, flags);
+  } catch (e) {
+    log.warn('failed to verify flags', { error: (e as Error).message });
+    process.exit(1);
+  }
+  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'log-level', 'log-outputs', 'logger'].includes(n));
+  if (unsupported.length > 0) log.warn('flags accepted but not yet in effect in this keel version', { flags: unsupported });
+  await run(cfg, log);
+}
+
+async function run(cfg: ServerConfig, log: Logger): Promise<void> {
+  log.info('starting keel', { 'keel-version': keelVersion, 'etcd-version': etcdVersion, 'node-version': process.version, name: cfg.name, 'data-dir': cfg.dataDir, 'advertise-client-urls': cfg.advertiseClientUrls, 'listen-client-urls': cfg.listenClientUrls, 'max-request-bytes': cfg.maxRequestBytes, 'max-txn-ops': cfg.maxTxnOps, 'quota-backend-bytes': cfg.quotaBackendBytes });
+  let stopping = false;
+  const fatal = (e: unknown): void => {
+    log.error('fatal error; stopping member', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+    process.exit(1);
+  };
+  let member: Member;
+  try {
+    member = await Member.open(cfg, log, fatal);
+  } catch (e) {
+    log.error('failed to open data dir', { 'data-dir': cfg.dataDir, error: (e as Error).message });
+    process.exit(1);
+  }
+  const server = createClientServer({ member, log, fatal });
+  try {
+    await listen(server, cfg.listenClientUrls);
+  } catch (e) {
+    log.error('failed to listen for client traffic', { error: (e as Error).message });
+    await member.close();
+    process.exit(1);
+  }
+  log.info('starting member', { 'local-member-id': member.memberIdHex, 'cluster-id': member.clusterIdHex });
+  log.info('published local member to cluster through raft', { 'local-member-id': member.memberIdHex, 'local-member-attributes': `{Name:${cfg.name} ClientURLs:[${cfg.advertiseClientUrls.join(' ')}]}`, 'cluster-id': member.clusterIdHex });
+  log.info('setting up initial cluster version using v2 API', { 'cluster-version': clusterVersion.replace(/\.0$/, '') });
+  log.info('enabled capabilities for version', { 'cluster-version': clusterVersion.replace(/\.0$/, '') });
+  log.info('ready to serve client requests');
+  for (const url of cfg.listenClientUrls) log.info('serving client traffic insecurely; this is strongly discouraged!', { address: url.replace(/^https?:\/\//, '') });
+
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('received signal; shutting down', { signal });
+    server.tryShutdown(() => undefined);
+    member.close().then(
+      () => { log.info('stopped keel member', { name: cfg.name }); process.exit(0); },
+      (e: unknown) => fatal(e),
+    );
+    setTimeout(() => server.forceShutdown(), 2000).unref();
+  };
+  process.on('SIGTERM', () => shutdown('terminated'));
+  process.on('SIGINT', () => shutdown('interrupt'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`keel: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

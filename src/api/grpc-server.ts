@@ -1,0 +1,108 @@
+// The client-facing gRPC server: etcd's KV and Maintenance services on the
+// listen-client-urls. Later issues add Watch, Lease, Cluster, Auth.
+import * as grpc from '@grpc/grpc-js';
+import { etcdService } from '../proto';
+import { AssertionError, limits } from '../util';
+import type { Member, Logger } from '../server';
+import { toServiceError } from './errors';
+import { kvHandlers } from './kv-service';
+import { maintenanceHandlers } from './maintenance-service';
+
+/** Byte length of the encoded request, recorded by the deserializer (etcd checks request size on the encoded form). */
+export const requestBytes = Symbol('requestBytes');
+export type Sized = { [requestBytes]?: number };
+
+export function sizeOf(req: object): number {
+  return (req as Sized)[requestBytes] ?? 0;
+}
+
+function withRequestSize(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(def)) {
+    const decode = method.requestDeserialize;
+    out[name] = {
+      ...method,
+      requestDeserialize: (buf: Buffer) => {
+        const obj = decode(buf) as Sized;
+        obj[requestBytes] = buf.length;
+        return obj;
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
+export type UnaryImpl<Req, Res> = (req: Req) => Promise<Res>;
+
+/**
+ * Adapts a promise handler to grpc-js. Domain errors become etcd's status;
+ * an assertion failure is a bug in keel and takes the member down.
+ */
+export function unary<Req, Res>(impl: UnaryImpl<Req, Res>, fatal: (e: unknown) => void): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let p: Promise<Res>;
+    try {
+      p = impl(call.request);
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(
+      (res) => callback(null, res),
+      (e: unknown) => {
+        if (e instanceof AssertionError) fatal(e);
+        callback(toServiceError(e));
+      },
+    );
+  };
+}
+
+export interface ClientServerOptions {
+  member: Member;
+  log: Logger;
+  fatal: (e: unknown) => void;
+}
+
+export function createClientServer(opts: ClientServerOptions): grpc.Server {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': opts.member.config.maxRequestBytes + limits.grpcOverheadBytes,
+    'grpc.max_send_message_length': 2 ** 31 - 1,
+    'grpc.max_concurrent_streams': 2 ** 31 - 1,
+    // kube-apiserver pings every 30 s; etcd's --grpc-keepalive-min-time default is 5 s.
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
+    'grpc.keepalive_timeout_ms': 20 * 1000,
+  });
+  server.addService(withRequestSize(etcdService('KV').service), kvHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
+  server.addService(withRequestSize(etcdService('Maintenance').service), maintenanceHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
+  return server;
+}
+
+/** "http://127.0.0.1:2379" → "127.0.0.1:2379"; https needs TLS (a later issue) and is refused clearly. */
+export function bindAddressOf(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`invalid listen URL ${JSON.stringify(url)}`);
+  }
+  if (u.protocol === 'https:') throw new Error(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${url} with HTTPS scheme`);
+  if (u.protocol !== 'http:') throw new Error(`URL scheme must be http, https, unix, or unixs: ${url}`);
+  if (u.port === '') throw new Error(`URL address does not have the form "host:port": ${url}`);
+  return `${u.hostname}:${u.port}`;
+}
+
+export function listen(server: grpc.Server, urls: string[]): Promise<string[]> {
+  return Promise.all(
+    urls.map(
+      (url) =>
+        new Promise<string>((resolve, reject) => {
+          const addr = bindAddressOf(url);
+          server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err) => {
+            if (err) reject(new Error(`listen tcp ${addr}: ${err.message}`));
+            else resolve(addr);
+          });
+        }),
+    ),
+  );
+}

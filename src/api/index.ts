@@ -1,0 +1,2 @@
+export { createClientServer, listen, bindAddressOf } from './grpc-server';
+export { grpcErrorSpec, toServiceError } from './errors';

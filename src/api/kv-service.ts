@@ -1,0 +1,48 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Member } from '../server';
+import { EtcdError } from '../util';
+import * as c from './convert';
+import * as v from './validate';
+import { sizeOf, unary } from './grpc-server';
+
+export function headerOf(member: Member, revision: number): c.PbHeader {
+  return c.header({ clusterId: member.clusterId, memberId: member.memberId, raftTerm: member.raftTerm }, revision);
+}
+
+export function kvHandlers(member: Member, fatal: (e: unknown) => void): Record<string, grpc.handleUnaryCall<never, unknown>> {
+  const h = (rev: number): c.PbHeader => headerOf(member, rev);
+  return {
+    Range: unary(async (req: c.PbRangeRequest) => {
+      const r = c.rangeFromPb(req);
+      v.checkRange(r);
+      const res = await member.range(r);
+      return c.rangeToPb(h(res.revision), res);
+    }, fatal),
+    Put: unary(async (req: c.PbPutRequest) => {
+      const r = c.putFromPb(req);
+      v.checkPut(r);
+      const res = await member.put(r, sizeOf(req));
+      return c.putToPb(h(res.revision), res);
+    }, fatal),
+    DeleteRange: unary(async (req: c.PbDeleteRangeRequest) => {
+      const r = c.deleteRangeFromPb(req);
+      v.checkDeleteRange(r);
+      const res = await member.deleteRange(r, sizeOf(req));
+      return c.deleteRangeToPb(h(res.revision), res);
+    }, fatal),
+    Txn: unary(async (req: c.PbTxnRequest) => {
+      const r = c.txnFromPb(req);
+      v.checkTxn(r, member.config.maxTxnOps);
+      v.checkIntervals(r.success);
+      v.checkIntervals(r.failure);
+      const res = await member.txn(r, sizeOf(req));
+      return c.txnToPb(h(res.revision), res);
+    }, fatal),
+    Compact: unary(async (req: c.PbCompactionRequest) => {
+      const revision = c.int64ToNumber(req.revision);
+      if (revision < 0) throw new EtcdError('Compacted');
+      const res = await member.compact(revision);
+      return { header: h(res.revision) };
+    }, fatal),
+  } as Record<string, grpc.handleUnaryCall<never, unknown>>;
+}

@@ -1,0 +1,27 @@
+import { limits } from '../util';
+
+export interface ServerConfig {
+  name: string;
+  dataDir: string;
+  listenClientUrls: string[];
+  advertiseClientUrls: string[];
+  initialAdvertisePeerUrls: string[];
+  initialClusterToken: string;
+  maxRequestBytes: number;
+  maxTxnOps: number;
+  quotaBackendBytes: number;
+}
+
+export function defaultConfig(): ServerConfig {
+  return {
+    name: 'default',
+    dataDir: 'default.keel',
+    listenClientUrls: ['http://localhost:2379'],
+    advertiseClientUrls: ['http://localhost:2379'],
+    initialAdvertisePeerUrls: ['http://localhost:2380'],
+    initialClusterToken: 'etcd-cluster',
+    maxRequestBytes: limits.requestBytesDefault,
+    maxTxnOps: limits.txnOpsDefault,
+    quotaBackendBytes: limits.quotaBackendBytesDefault,
+  };
+}

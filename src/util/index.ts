@@ -1,0 +1,3 @@
+export * from './assert';
+export * from './errors';
+export * as limits from './limits';
