@@ -7,6 +7,7 @@ import type { Member, Logger } from '../server';
 import { toServiceError } from './errors';
 import { kvHandlers } from './kv-service';
 import { maintenanceHandlers } from './maintenance-service';
+import { leaseHandlers } from './lease-service';
 
 /** Byte length of the encoded request, recorded by the deserializer (etcd checks request size on the encoded form). */
 export const requestBytes = Symbol('requestBytes');
@@ -74,6 +75,7 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
     'grpc.keepalive_timeout_ms': 20 * 1000,
   });
   server.addService(withRequestSize(etcdService('KV').service), kvHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
+  server.addService(withRequestSize(etcdService('Lease').service), leaseHandlers(opts.member, opts.fatal));
   server.addService(withRequestSize(etcdService('Maintenance').service), maintenanceHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
   return server;
 }

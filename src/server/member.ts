@@ -5,12 +5,14 @@
 // so no client ever sees a write that a crash could take back.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assert, AssertionError, EtcdError, limits } from '../util';
+import { assert, AssertionError, EtcdError, limits, monotonicClock, type Clock } from '../util';
+import { Lessor, LeaseIdGenerator, minLeaseTtlSeconds, type LeaseRecord } from '../lease';
 import { openLevelBackend, type Backend } from '../storage';
 import {
   MvccStore, txnHasWrite,
   type RangeRequest, type RangeResponse, type PutRequest, type PutResponse,
   type DeleteRangeRequest, type DeleteRangeResponse, type TxnRequest, type TxnResponse, type RequestOp,
+  type Event, EventType,
 } from '../mvcc';
 import type { ServerConfig } from './config';
 import type { Logger } from './log';
@@ -42,6 +44,24 @@ export interface MemberStatus {
 }
 
 const identityMeta = 'identity';
+const leaseMetaPrefix = 'lease/';
+/** etcd's lessor looks for expired leases every 500 ms. */
+const leaseExpiryPassMs = 500;
+/** etcd's default election timeout; it sets the minimum lease TTL. */
+const electionTimeoutMs = 1000;
+
+function leaseMetaName(id: bigint): string {
+  return leaseMetaPrefix + BigInt.asUintN(64, id).toString(16).padStart(16, '0');
+}
+
+function encodeLeaseRecord(r: LeaseRecord): Buffer {
+  return Buffer.from(JSON.stringify({ id: r.id.toString(), ttl: r.ttlSeconds, remaining: r.remainingTtlSeconds }));
+}
+
+function decodeLeaseRecord(b: Buffer): LeaseRecord {
+  const o = JSON.parse(b.toString('utf8')) as { id: string; ttl: number; remaining: number };
+  return { id: BigInt(o.id), ttlSeconds: o.ttl, remainingTtlSeconds: o.remaining };
+}
 const consistentIndexMeta = 'consistent_index';
 
 interface Identity { memberId: string; clusterId: string; term: string }
@@ -61,6 +81,12 @@ export class Member {
   private dbSizeCheckedMs = 0;
   private noSpaceAlarm = false;
   private stopped = false;
+  private readonly lessor: Lessor;
+  private readonly leaseIds: LeaseIdGenerator;
+  private readonly revoking = new Set<bigint>();
+  private expiryTimer: NodeJS.Timeout | undefined;
+  /** Meta records (lease records) to write with the next commit; undefined deletes. */
+  private pendingMeta: Array<[string, Buffer | undefined]> = [];
 
   private constructor(
     readonly config: ServerConfig,
@@ -71,19 +97,27 @@ export class Member {
     readonly clusterId: bigint,
     readonly raftTerm: bigint,
     private readonly fatal: (e: unknown) => void,
+    lessor: Lessor,
   ) {
     this.durableRevision = store.currentRevision();
+    this.lessor = lessor;
+    this.leaseIds = new LeaseIdGenerator(memberId, Date.now());
+    store.onEvents((events) => this.trackLeaseAttachments(events));
   }
 
-  static async open(config: ServerConfig, log: Logger, fatal: (e: unknown) => void): Promise<Member> {
+  static async open(config: ServerConfig, log: Logger, fatal: (e: unknown) => void, clock: Clock = monotonicClock): Promise<Member> {
     const memberDir = path.join(config.dataDir, 'member');
     fs.mkdirSync(memberDir, { recursive: true, mode: 0o700 });
     const backend = await openLevelBackend(path.join(memberDir, 'db'));
     let store: MvccStore;
     let identity: Identity;
     let appliedIndex: bigint;
+    let lessor: Lessor;
     try {
-      store = await MvccStore.open(backend, { leaseExists: () => false });
+      lessor = new Lessor({ clock, minTtlSeconds: minLeaseTtlSeconds(electionTimeoutMs) });
+      const l = lessor;
+      store = await MvccStore.open(backend, { leaseExists: (id) => l.has(id) });
+      for (const [, value] of await store.metaEntries(leaseMetaPrefix)) lessor.restore(decodeLeaseRecord(value));
       identity = await loadIdentity(store, config);
       const applied = await store.getMeta(consistentIndexMeta);
       appliedIndex = applied === undefined ? 0n : applied.readBigUInt64BE(0);
@@ -91,8 +125,9 @@ export class Member {
       await backend.close();
       throw e;
     }
-    const m = new Member(config, log, backend, store, BigInt('0x' + identity.memberId), BigInt('0x' + identity.clusterId), BigInt(identity.term), fatal);
+    const m = new Member(config, log, backend, store, BigInt('0x' + identity.memberId), BigInt('0x' + identity.clusterId), BigInt(identity.term), fatal, lessor);
     m.appliedIndex = appliedIndex;
+    m.restoreLeases();
     m.dbSizeBytes = await backend.sizeBytes();
     log.info('opened backend', { path: path.join(memberDir, 'db'), 'current-revision': store.currentRevision(), 'compact-revision': store.compactRevision(), 'consistent-index': appliedIndex });
     return m;
@@ -160,9 +195,96 @@ export class Member {
   async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
     while (this.applying) await new Promise((r) => setTimeout(r, 5));
     for (const t of this.queue.splice(0)) t.reject(new EtcdError('Stopped'));
     await this.store.close();
+  }
+
+  // ---- leases ----
+
+  async leaseGrant(requestedId: bigint, ttlSeconds: number): Promise<{ id: bigint; ttlSeconds: number; revision: number }> {
+    this.checkQuota(0);
+    const id = requestedId === 0n ? this.leaseIds.next() : requestedId;
+    this.lessor.checkGrant(id, ttlSeconds);
+    return this.enqueue(async () => {
+      const lease = this.lessor.grant(id, ttlSeconds);
+      this.pendingMeta.push([leaseMetaName(id), encodeLeaseRecord(this.lessor.record(id))]);
+      return { id, ttlSeconds: lease.ttlSeconds, revision: this.store.currentRevision() };
+    });
+  }
+
+  leaseRevoke(id: bigint): Promise<{ revision: number }> {
+    if (!this.lessor.has(id)) return Promise.reject(new EtcdError('LeaseNotFound'));
+    return this.enqueue(() => this.applyRevoke(id));
+  }
+
+  /** The TTL after renewal, or undefined for an unknown lease. */
+  async leaseKeepAlive(id: bigint): Promise<number | undefined> {
+    this.checkRunning();
+    // A renewal must not race ahead of a revoke already applied but not yet durable.
+    await this.waitDurable(this.store.currentRevision());
+    if (!this.lessor.has(id)) return undefined;
+    return this.lessor.renew(id);
+  }
+
+  async leaseTimeToLive(id: bigint, withKeys: boolean): Promise<{ ttlSeconds: number; grantedTtlSeconds: number; keys: Buffer[] } | undefined> {
+    this.checkRunning();
+    await this.waitDurable(this.store.currentRevision());
+    const lease = this.lessor.get(id);
+    if (lease === undefined) return undefined;
+    return { ttlSeconds: this.lessor.remainingSeconds(id), grantedTtlSeconds: lease.ttlSeconds, keys: withKeys ? this.lessor.keysOf(id) : [] };
+  }
+
+  async leaseLeases(): Promise<bigint[]> {
+    this.checkRunning();
+    await this.waitDurable(this.store.currentRevision());
+    return this.lessor.ids();
+  }
+
+  private async applyRevoke(id: bigint): Promise<{ revision: number }> {
+    const keys = this.lessor.keysOf(id);
+    if (keys.length > 0) {
+      // Every attached key goes in one revision: watchers see one atomic set of deletes.
+      await this.store.txn({ compare: [], success: keys.map((key) => ({ deleteRange: { key, rangeEnd: Buffer.alloc(0), prevKv: false } })), failure: [] });
+    }
+    this.lessor.remove(id);
+    this.pendingMeta.push([leaseMetaName(id), undefined]);
+    return { revision: this.store.currentRevision() };
+  }
+
+  private trackLeaseAttachments(events: Event[]): void {
+    for (const ev of events) {
+      if (ev.prevKv !== undefined && ev.prevKv.lease !== 0n) this.lessor.detach(ev.prevKv.lease, ev.prevKv.key);
+      if (ev.type === EventType.Put && ev.kv.lease !== 0n) this.lessor.attach(ev.kv.lease, ev.kv.key);
+    }
+  }
+
+  private restoreLeases(): void {
+    for (const kv of this.store.liveKvs()) {
+      if (kv.lease === 0n) continue;
+      if (this.lessor.has(kv.lease)) this.lessor.attach(kv.lease, kv.key);
+      else this.log.warn('key attached to a lease that does not exist; leaving it unattached', { key: kv.key.toString(), lease: kv.lease });
+    }
+    // A single member is always the one that expires leases.
+    this.lessor.promote(0);
+    this.expiryTimer = setInterval(() => this.revokeExpired(), leaseExpiryPassMs);
+    this.expiryTimer.unref();
+  }
+
+  private revokeExpired(): void {
+    if (this.stopped) return;
+    for (const id of this.lessor.expired()) {
+      if (this.revoking.has(id)) continue;
+      this.revoking.add(id);
+      this.enqueue(() => (this.lessor.has(id) ? this.applyRevoke(id) : Promise.resolve({ revision: this.store.currentRevision() }))).then(
+        () => this.revoking.delete(id),
+        (e: unknown) => {
+          this.revoking.delete(id);
+          if (!(e instanceof EtcdError && e.kind === 'Stopped')) this.log.warn('failed to revoke expired lease', { 'lease-id': id.toString(16), error: e });
+        },
+      );
+    }
   }
 
   // ---- internals ----
@@ -216,7 +338,10 @@ export class Member {
       this.appliedIndex++;
     }
     // A failed commit leaves memory ahead of disk: the caller treats it as fatal.
-    await this.store.commit([[consistentIndexMeta, bigintBytes(this.appliedIndex)]]);
+    const meta = this.pendingMeta;
+    this.pendingMeta = [];
+    meta.push([consistentIndexMeta, bigintBytes(this.appliedIndex)]);
+    await this.store.commit(meta);
     this.markDurable(this.store.currentRevision());
     group.forEach((task, i) => {
       const o = outcomes[i];

@@ -1,3 +1,4 @@
 export * from './assert';
 export * from './errors';
 export * as limits from './limits';
+export * from './clock';

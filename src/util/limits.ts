@@ -26,3 +26,41 @@ export const backendBatchBytesMax = 64 * 1024 * 1024;
 export const compactionBatchKeysMax = 1000;
 /** onEvents listeners on one MVCC store (the watchable store, the lessor, tests). */
 export const mvccEventListenersMax = 16;
+/** Leases one member holds (etcd has no limit; this bounds memory at ~100 B each). */
+export const leasesMax = 10_000_000;
+/** Expired leases handed out for revocation per expiry pass (etcd: leaseRevokeRate 1000/s at 500 ms passes). */
+export const leaseRevokesPerPassMax = 500;
+
+// --- raft (src/raft) ---
+/** Members (voters and learners) one raft group may hold. */
+export const raftMembersMax = 128;
+/** Messages a raft node queues for its next Ready; beyond this it drops new ones (Raft tolerates loss). */
+export const raftMessagesPerReadyMax = 65_536;
+/** Entries a raft node holds unpersisted; reaching it means the application stopped taking Readies. */
+export const raftUnstableEntriesMax = 4_194_304;
+/** Entries in one proposal batch. */
+export const raftProposalEntriesMax = 65_536;
+/** Configuration-change entries above the commit index that a raft node tracks. */
+export const raftPendingConfChangesMax = 4096;
+/** ReadIndex requests pending at a leader (awaiting a heartbeat quorum) or at a requester (awaiting an answer). */
+export const raftReadIndexPendingMax = 65_536;
+/** Requester-side ReadIndex requests expire after this many election timeouts without an answer. */
+export const raftReadIndexTimeoutElections = 4;
+/** Heartbeat rounds a leader remembers the send tick of, for its read lease. */
+export const raftHeartbeatRoundsMax = 4096;
+/** Upper bound of the maxInflightMsgs setting. */
+export const raftInflightMsgsMax = 65_536;
+/** Entries in MemoryStorage before it asserts that the application forgot to compact. */
+export const raftMemoryStorageEntriesMax = 16_777_216;
+/** Default bytes of entries in one MsgApp (etcd's MaxSizePerMsg). */
+export const raftMessageBytesDefault = 1024 * 1024;
+/** Default MsgApp messages in flight to one follower (etcd server: 512). */
+export const raftInflightMsgsDefault = 512;
+/** Default bytes of entries in flight to one follower. */
+export const raftInflightBytesDefault = 64 * 1024 * 1024;
+/** Default bytes of committed entries handed out in one Ready. */
+export const raftCommittedBytesPerReadyDefault = 16 * 1024 * 1024;
+/** Default bytes of uncommitted entries a leader accepts before dropping proposals. */
+export const raftUncommittedBytesDefault = 256 * 1024 * 1024;
+/** Accounting overhead added to every entry's data length when sizing messages and batches. */
+export const raftEntryOverheadBytes = 16;

@@ -1,0 +1,1 @@
+export { Lessor, LeaseIdGenerator, minLeaseTtlSeconds, type Lease, type LeaseRecord, type LessorOptions } from './lessor';
