@@ -98,7 +98,7 @@ export const flagSpecs: Record<string, FlagSpec> = {
   'experimental-compact-hash-check-enabled': b(false, 'Enable leader to periodically check followers compaction hashes.'),
   'experimental-enable-lease-checkpoint': b(false, 'Enable leader to send regular checkpoints to other members to prevent reset of remaining TTL on leader change.'),
   'experimental-compaction-batch-limit': i(1000, 'Sets the maximum revisions deleted in each compaction batch.'),
-  'experimental-watch-progress-notify-interval': d('10m0s', 'Duration of periodic watch progress notifications.'),
+  'experimental-watch-progress-notify-interval': { ...d('10m0s', 'Duration of periodic watch progress notifications.'), supported: true },
   'experimental-warning-apply-duration': d('100ms', 'Time duration after which a warning is generated if request takes more time.'),
   'experimental-txn-mode-write-with-shared-buffer': b(true, 'Enable the write transaction to use a shared buffer in its readonly check operations.'),
   'experimental-snapshot-catchup-entries': u(5000, 'Number of entries for a slow follower to catch up after compacting the raft storage entries.'),
@@ -202,4 +202,19 @@ export function usage(): string {
 
 export function shortUsage(): string {
   return 'Usage:\n\n  keel [flags]\n    Start a keel member.\n\n  keel --version\n    Show the version of keel.\n\n  keel -h | --help\n    Show the help information about keel.\n';
+}
+
+/** Go's time.ParseDuration for the units etcd's flags use; returns milliseconds. */
+export function durationMs(v: string): number {
+  if (v === '0') return 0;
+  const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  const re = /([0-9.]+)(ns|us|µs|ms|s|m|h)/g;
+  let consumed = 0;
+  for (let m; (m = re.exec(v)); ) {
+    total += Number(m[1]) * (unitMs[m[2] as string] ?? 0);
+    consumed += m[0].length;
+  }
+  if (consumed !== v.length) throw new FlagError(`time: invalid duration ${JSON.stringify(v)}`);
+  return total;
 }

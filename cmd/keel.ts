@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Member, createLogger, defaultConfig, etcdVersion, clusterVersion, type ServerConfig, type Logger, type LogLevel } from '../src/server';
 import { createClientServer, listen } from '../src/api';
 import { limits } from '../src/util';
-import { parseFlags, usage, shortUsage, FlagError, type ParsedFlags } from './keel-flags';
+import { parseFlags, usage, shortUsage, durationMs, FlagError, type ParsedFlags } from './keel-flags';
 
 const keelVersion = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -75,12 +75,12 @@ async function main(): Promise<void> {
     log.warn('failed to verify flags', { error: (e as Error).message });
     process.exit(1);
   }
-  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'log-level', 'log-outputs', 'logger'].includes(n));
+  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
   if (unsupported.length > 0) log.warn('flags accepted but not yet in effect in this keel version', { flags: unsupported });
-  await run(cfg, log);
+  await run(cfg, log, durationMs(flags.values.get('experimental-watch-progress-notify-interval') ?? '10m0s'));
 }
 
-async function run(cfg: ServerConfig, log: Logger): Promise<void> {
+async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: number): Promise<void> {
   log.info('starting keel', { 'keel-version': keelVersion, 'etcd-version': etcdVersion, 'node-version': process.version, name: cfg.name, 'data-dir': cfg.dataDir, 'advertise-client-urls': cfg.advertiseClientUrls, 'listen-client-urls': cfg.listenClientUrls, 'max-request-bytes': cfg.maxRequestBytes, 'max-txn-ops': cfg.maxTxnOps, 'quota-backend-bytes': cfg.quotaBackendBytes });
   let stopping = false;
   const fatal = (e: unknown): void => {
@@ -94,7 +94,7 @@ async function run(cfg: ServerConfig, log: Logger): Promise<void> {
     log.error('failed to open data dir', { 'data-dir': cfg.dataDir, error: (e as Error).message });
     process.exit(1);
   }
-  const server = createClientServer({ member, log, fatal });
+  const server = createClientServer({ member, log, fatal, progressNotifyIntervalMs });
   try {
     await listen(server, cfg.listenClientUrls);
   } catch (e) {

@@ -8,6 +8,7 @@ import { toServiceError } from './errors';
 import { kvHandlers } from './kv-service';
 import { maintenanceHandlers } from './maintenance-service';
 import { leaseHandlers } from './lease-service';
+import { watchHandlers } from './watch-service';
 
 /** Byte length of the encoded request, recorded by the deserializer (etcd checks request size on the encoded form). */
 export const requestBytes = Symbol('requestBytes');
@@ -59,6 +60,8 @@ export function unary<Req, Res>(impl: UnaryImpl<Req, Res>, fatal: (e: unknown) =
 
 export interface ClientServerOptions {
   member: Member;
+  /** etcd's --experimental-watch-progress-notify-interval. */
+  progressNotifyIntervalMs: number;
   log: Logger;
   fatal: (e: unknown) => void;
 }
@@ -75,6 +78,7 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
     'grpc.keepalive_timeout_ms': 20 * 1000,
   });
   server.addService(withRequestSize(etcdService('KV').service), kvHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
+  server.addService(etcdService('Watch').service, watchHandlers(opts.member, opts.progressNotifyIntervalMs));
   server.addService(withRequestSize(etcdService('Lease').service), leaseHandlers(opts.member, opts.fatal));
   server.addService(withRequestSize(etcdService('Maintenance').service), maintenanceHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
   return server;

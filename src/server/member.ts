@@ -12,7 +12,7 @@ import {
   MvccStore, txnHasWrite,
   type RangeRequest, type RangeResponse, type PutRequest, type PutResponse,
   type DeleteRangeRequest, type DeleteRangeResponse, type TxnRequest, type TxnResponse, type RequestOp,
-  type Event, EventType,
+  type Event, EventType, WatchHub, readHistory, type WatchSink, type WatchStream,
 } from '../mvcc';
 import type { ServerConfig } from './config';
 import type { Logger } from './log';
@@ -87,6 +87,9 @@ export class Member {
   private expiryTimer: NodeJS.Timeout | undefined;
   /** Meta records (lease records) to write with the next commit; undefined deletes. */
   private pendingMeta: Array<[string, Buffer | undefined]> = [];
+  /** Events applied but not yet durable, by revision; published to watchers after the commit. */
+  private pendingEvents: Array<[number, Event[]]> = [];
+  private readonly hub: WatchHub;
 
   private constructor(
     readonly config: ServerConfig,
@@ -102,7 +105,39 @@ export class Member {
     this.durableRevision = store.currentRevision();
     this.lessor = lessor;
     this.leaseIds = new LeaseIdGenerator(memberId, Date.now());
-    store.onEvents((events) => this.trackLeaseAttachments(events));
+    store.onEvents((events, revision) => {
+      this.trackLeaseAttachments(events);
+      this.pendingEvents.push([revision, events]);
+    });
+    this.hub = new WatchHub(
+      {
+        readHistory: (from, to, eventsMax) => readHistory(backend, from, to, eventsMax),
+        kvAt: (key, revision) => this.kvAt(key, revision),
+        compactRevision: () => store.compactRevision(),
+      },
+      store.currentRevision(),
+      fatal,
+    );
+  }
+
+  // ---- watch ----
+
+  newWatchStream(sink: WatchSink): WatchStream {
+    this.checkRunning();
+    return this.hub.newStream(sink);
+  }
+
+  startProgressNotify(intervalMs: number): void {
+    this.hub.startProgressNotify(intervalMs);
+  }
+
+  private async kvAt(key: Buffer, revision: number): Promise<import('../mvcc').KeyValue | undefined> {
+    if (revision < 1 || revision < this.store.compactRevision()) return undefined;
+    const r = await this.store.range({
+      key, rangeEnd: Buffer.alloc(0), limit: 0, revision, sortOrder: 0, sortTarget: 0, keysOnly: false, countOnly: false,
+      minModRevision: 0, maxModRevision: 0, minCreateRevision: 0, maxCreateRevision: 0,
+    }).catch(() => undefined);
+    return r?.kvs[0];
   }
 
   static async open(config: ServerConfig, log: Logger, fatal: (e: unknown) => void, clock: Clock = monotonicClock): Promise<Member> {
@@ -196,6 +231,7 @@ export class Member {
     if (this.stopped) return;
     this.stopped = true;
     if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
+    this.hub.stop();
     while (this.applying) await new Promise((r) => setTimeout(r, 5));
     for (const t of this.queue.splice(0)) t.reject(new EtcdError('Stopped'));
     await this.store.close();
@@ -343,6 +379,10 @@ export class Member {
     meta.push([consistentIndexMeta, bigintBytes(this.appliedIndex)]);
     await this.store.commit(meta);
     this.markDurable(this.store.currentRevision());
+    const published = this.pendingEvents;
+    this.pendingEvents = [];
+    for (const [revision, events] of published) this.hub.publish(revision, events);
+    this.hub.advance(this.store.currentRevision());
     group.forEach((task, i) => {
       const o = outcomes[i];
       assert(o !== undefined, 'every task has an outcome');

@@ -64,3 +64,11 @@ export const raftCommittedBytesPerReadyDefault = 16 * 1024 * 1024;
 export const raftUncommittedBytesDefault = 256 * 1024 * 1024;
 /** Accounting overhead added to every entry's data length when sizing messages and batches. */
 export const raftEntryOverheadBytes = 16;
+/** Watch streams open at once on one member. */
+export const watchStreamsMax = 100_000;
+/** Watchers on one member, all streams together. */
+export const watchersMax = 1_000_000;
+/** Events read from history per catch-up round (whole revisions: a round may exceed it by one revision). */
+export const watchSyncEventsMax = 1000;
+/** Catch-up rounds before the sync loop yields to the event loop. */
+export const watchSyncRoundsMax = 16;
