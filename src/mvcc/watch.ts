@@ -85,6 +85,10 @@ function passes(w: Watcher, ev: Event): boolean {
   return !w.filters.includes(WatchFilter.NoDelete);
 }
 
+function eventBytes(kv: KeyValue): number {
+  return kv.key.length + kv.value.length + 32;
+}
+
 /** A create event (a key's first version) has no previous kv; etcd does not look one up. */
 function isCreate(ev: Event): boolean {
   return ev.type === EventType.Put && ev.kv.version === 1;
@@ -245,8 +249,8 @@ export class WatchHub {
     for (const ev of events) {
       const key = ev.kv.key.toString('latin1');
       const single = this.singleKey.get(key);
-      if (single !== undefined) for (const w of single) this.collect(perWatcher, w, ev);
-      for (const w of this.ranged) if (matches(w, key)) this.collect(perWatcher, w, ev);
+      if (single !== undefined) for (const w of single) this.collect(perWatcher, w, ev, revision);
+      for (const w of this.ranged) if (matches(w, key)) this.collect(perWatcher, w, ev, revision);
     }
     this.revision = revision;
     for (const [w, evs] of perWatcher) {
@@ -296,8 +300,9 @@ export class WatchHub {
     });
   }
 
-  private collect(perWatcher: Map<Watcher, Event[]>, w: Watcher, ev: Event): void {
-    if (!w.synced) return;
+  private collect(perWatcher: Map<Watcher, Event[]>, w: Watcher, ev: Event, revision: number): void {
+    // A watcher that starts in the future is synced but waits for its start revision.
+    if (!w.synced || revision < w.nextRev) return;
     let list = perWatcher.get(w);
     if (list === undefined) perWatcher.set(w, (list = []));
     list.push(ev);
@@ -357,15 +362,27 @@ export class WatchHub {
     const prevCache = new Map<string, KeyValue | undefined>();
     for (const w of watchers) {
       if (w.stream.watchers.get(w.id) !== w || w.stream.blocked) continue;
-      const evs: Event[] = [];
+      // Responses are cut between revisions once they pass a byte bound, so a
+      // client's receive limit is never exceeded by catch-up and no revision is split.
+      const responses: Event[][] = [[]];
+      let bytes = 0;
+      let lastRev = 0;
       for (const ev of chunk.events) {
         if (ev.revision < w.nextRev || !matches(w, ev.kv.key.toString('latin1')) || !passes(w, ev)) continue;
-        evs.push({ type: ev.type, kv: ev.kv, prevKv: w.prevKv && !isCreate(ev) ? await this.prevKvOf(ev, prevCache) : undefined });
+        if (bytes >= limits.watchResponseBytesSoftMax && ev.revision !== lastRev) {
+          responses.push([]);
+          bytes = 0;
+        }
+        const prevKv = w.prevKv && !isCreate(ev) ? await this.prevKvOf(ev, prevCache) : undefined;
+        (responses[responses.length - 1] as Event[]).push({ type: ev.type, kv: ev.kv, prevKv });
+        bytes += eventBytes(ev.kv) + (prevKv === undefined ? 0 : eventBytes(prevKv));
+        lastRev = ev.revision;
       }
       // The stream may have been closed or this watcher canceled while prev kvs were read.
       if (w.stream.watchers.get(w.id) !== w) continue;
       if (chunk.through >= w.nextRev) w.nextRev = chunk.through + 1;
-      if (evs.length > 0) {
+      for (const evs of responses) {
+        if (evs.length === 0) continue;
         w.sentSinceProgress = true;
         w.stream.write({ watchId: w.id, revision: this.revision, events: evs, ...(w.fragment ? { fragment: true } : {}) });
       }

@@ -72,3 +72,5 @@ export const watchersMax = 1_000_000;
 export const watchSyncEventsMax = 1000;
 /** Catch-up rounds before the sync loop yields to the event loop. */
 export const watchSyncRoundsMax = 16;
+/** A catch-up watch response is cut (between revisions) once its events pass this many bytes. */
+export const watchResponseBytesSoftMax = 1024 * 1024;
