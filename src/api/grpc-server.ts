@@ -9,6 +9,7 @@ import { kvHandlers } from './kv-service';
 import { maintenanceHandlers } from './maintenance-service';
 import { leaseHandlers } from './lease-service';
 import { watchHandlers } from './watch-service';
+import { clusterHandlers } from './cluster-service';
 
 /** Byte length of the encoded request, recorded by the deserializer (etcd checks request size on the encoded form). */
 export const requestBytes = Symbol('requestBytes');
@@ -80,6 +81,7 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
   server.addService(withRequestSize(etcdService('KV').service), kvHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
   server.addService(etcdService('Watch').service, watchHandlers(opts.member, opts.progressNotifyIntervalMs));
   server.addService(withRequestSize(etcdService('Lease').service), leaseHandlers(opts.member, opts.fatal));
+  server.addService(etcdService('Cluster').service, clusterHandlers(opts.member, opts.fatal));
   server.addService(withRequestSize(etcdService('Maintenance').service), maintenanceHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
   return server;
 }

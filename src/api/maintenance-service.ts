@@ -1,5 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { Member } from '../server';
+import type { Member, AlarmAction, AlarmType } from '../server';
+import { int64ToBigint, int64ToNumber } from './convert';
 import { unary } from './grpc-server';
 import { headerOf } from './kv-service';
 
@@ -19,6 +20,18 @@ export function maintenanceHandlers(member: Member, fatal: (e: unknown) => void)
         dbSizeInUse: s.dbSizeInUse,
         isLearner: s.isLearner,
       };
+    }, fatal),
+    Alarm: unary(async (req: { action: number; memberID: string; alarm: number }) => {
+      const alarms = await member.alarm(req.action as AlarmAction, int64ToBigint(req.memberID), req.alarm as AlarmType);
+      return { header: headerOf(member, member.currentRevision()), alarms: alarms.map((a) => ({ memberID: a.memberId.toString(), alarm: a.alarm })) };
+    }, fatal),
+    HashKV: unary(async (req: { revision: string }) => {
+      const r = await member.hashKv(int64ToNumber(req.revision));
+      return { header: headerOf(member, r.revision), hash: r.hash, compact_revision: r.compactRevision, hash_revision: r.hashRevision };
+    }, fatal),
+    Hash: unary(async () => {
+      const r = await member.hash();
+      return { header: headerOf(member, r.revision), hash: r.hash };
     }, fatal),
   } as Record<string, grpc.handleUnaryCall<never, unknown>>;
 }

@@ -1,4 +1,4 @@
-export { Member, etcdVersion, clusterVersion, type MemberStatus } from './member';
+export { Member, etcdVersion, clusterVersion, AlarmType, AlarmAction, type AlarmMember, type MemberStatus } from './member';
 export { type ServerConfig, defaultConfig } from './config';
 export { createLogger, silentLogger, type Logger, type LogLevel, type LogFields } from './log';
 export { memberIdOf, clusterIdOf, idToHex } from './ids';

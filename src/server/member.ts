@@ -12,7 +12,7 @@ import {
   MvccStore, txnHasWrite,
   type RangeRequest, type RangeResponse, type PutRequest, type PutResponse,
   type DeleteRangeRequest, type DeleteRangeResponse, type TxnRequest, type TxnResponse, type RequestOp,
-  type Event, EventType, WatchHub, readHistory, type WatchSink, type WatchStream,
+  type Event, EventType, WatchHub, readHistory, hashKv, hashAll, type WatchSink, type WatchStream,
 } from '../mvcc';
 import type { ServerConfig } from './config';
 import type { Logger } from './log';
@@ -45,6 +45,12 @@ export interface MemberStatus {
 
 const identityMeta = 'identity';
 const leaseMetaPrefix = 'lease/';
+const alarmMetaPrefix = 'alarm/';
+
+export const enum AlarmType { None = 0, NoSpace = 1, Corrupt = 2 }
+export const enum AlarmAction { Get = 0, Activate = 1, Deactivate = 2 }
+export interface AlarmMember { memberId: bigint; alarm: AlarmType }
+const alarmNames = ['NONE', 'NOSPACE', 'CORRUPT'];
 /** etcd's lessor looks for expired leases every 500 ms. */
 const leaseExpiryPassMs = 500;
 /** etcd's default election timeout; it sets the minimum lease TTL. */
@@ -79,7 +85,8 @@ export class Member {
   private appliedIndex = 0n;
   private dbSizeBytes = 0;
   private dbSizeCheckedMs = 0;
-  private noSpaceAlarm = false;
+  /** Raised alarms, keyed "<member id>/<type>" (etcd's alarm store). */
+  private readonly alarms = new Map<string, AlarmMember>();
   private stopped = false;
   private readonly lessor: Lessor;
   private readonly leaseIds: LeaseIdGenerator;
@@ -148,11 +155,16 @@ export class Member {
     let identity: Identity;
     let appliedIndex: bigint;
     let lessor: Lessor;
+    let alarms: AlarmMember[];
     try {
       lessor = new Lessor({ clock, minTtlSeconds: minLeaseTtlSeconds(electionTimeoutMs) });
       const l = lessor;
       store = await MvccStore.open(backend, { leaseExists: (id) => l.has(id) });
       for (const [, value] of await store.metaEntries(leaseMetaPrefix)) lessor.restore(decodeLeaseRecord(value));
+      alarms = (await store.metaEntries(alarmMetaPrefix)).map(([, v]) => {
+        const o = JSON.parse(v.toString('utf8')) as { memberId: string; alarm: AlarmType };
+        return { memberId: BigInt(o.memberId), alarm: o.alarm };
+      });
       identity = await loadIdentity(store, config);
       const applied = await store.getMeta(consistentIndexMeta);
       appliedIndex = applied === undefined ? 0n : applied.readBigUInt64BE(0);
@@ -162,6 +174,7 @@ export class Member {
     }
     const m = new Member(config, log, backend, store, BigInt('0x' + identity.memberId), BigInt('0x' + identity.clusterId), BigInt(identity.term), fatal, lessor);
     m.appliedIndex = appliedIndex;
+    for (const a of alarms) m.alarms.set(`${a.memberId.toString(16)}/${a.alarm}`, a);
     m.restoreLeases();
     m.dbSizeBytes = await backend.sizeBytes();
     log.info('opened backend', { path: path.join(memberDir, 'db'), 'current-revision': store.currentRevision(), 'compact-revision': store.compactRevision(), 'consistent-index': appliedIndex });
@@ -221,7 +234,7 @@ export class Member {
       raftIndex: this.appliedIndex,
       raftTerm: this.raftTerm,
       raftAppliedIndex: this.appliedIndex,
-      errors: this.noSpaceAlarm ? ['memberID:' + this.memberId.toString() + ' alarm:NOSPACE '] : [],
+      errors: [...this.alarms.values()].map((a) => `memberID:${a.memberId.toString()} alarm:${alarmNames[a.alarm]} `),
       isLearner: false,
       revision: this.store.currentRevision(),
     };
@@ -240,7 +253,7 @@ export class Member {
   // ---- leases ----
 
   async leaseGrant(requestedId: bigint, ttlSeconds: number): Promise<{ id: bigint; ttlSeconds: number; revision: number }> {
-    this.checkQuota(0);
+    if (this.hasAlarm(AlarmType.NoSpace)) throw new EtcdError('NoSpace');
     const id = requestedId === 0n ? this.leaseIds.next() : requestedId;
     this.lessor.checkGrant(id, ttlSeconds);
     return this.enqueue(async () => {
@@ -333,13 +346,65 @@ export class Member {
     if (requestBytes > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
   }
 
+  private hasAlarm(alarm: AlarmType): boolean {
+    for (const a of this.alarms.values()) if (a.alarm === alarm) return true;
+    return false;
+  }
+
   private checkQuota(costBytes: number): void {
-    if (this.noSpaceAlarm) throw new EtcdError('NoSpace');
+    if (this.hasAlarm(AlarmType.NoSpace)) throw new EtcdError('NoSpace');
     if (this.dbSizeBytes + costBytes > this.config.quotaBackendBytes) {
-      this.noSpaceAlarm = true;
       this.log.warn('alarm raised', { alarm: 'NOSPACE', 'quota-size-bytes': this.config.quotaBackendBytes, 'db-size-bytes': this.dbSizeBytes });
+      void this.alarm(AlarmAction.Activate, this.memberId, AlarmType.NoSpace).catch(() => undefined);
       throw new EtcdError('NoSpace');
     }
+  }
+
+  // ---- maintenance ----
+
+  /** etcd's Alarm: GET lists, ACTIVATE raises, DEACTIVATE disarms (answering the alarms it touched). */
+  async alarm(action: AlarmAction, memberId: bigint, alarm: AlarmType): Promise<AlarmMember[]> {
+    if (action === AlarmAction.Get) {
+      this.checkRunning();
+      return [...this.alarms.values()];
+    }
+    return this.enqueue(async () => {
+      const name = `${memberId.toString(16)}/${alarm}`;
+      if (action === AlarmAction.Activate) {
+        if (alarm === AlarmType.None) return [];
+        const a: AlarmMember = { memberId, alarm };
+        this.alarms.set(name, a);
+        this.pendingMeta.push([alarmMetaPrefix + name, Buffer.from(JSON.stringify({ memberId: memberId.toString(), alarm }))]);
+        return [a];
+      }
+      const existing = this.alarms.get(name);
+      if (existing === undefined) return [];
+      this.alarms.delete(name);
+      this.pendingMeta.push([alarmMetaPrefix + name, undefined]);
+      if (alarm === AlarmType.NoSpace) void this.refreshDbSize(true);
+      return [existing];
+    });
+  }
+
+  async hashKv(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number; revision: number }> {
+    this.checkRunning();
+    const current = this.durableRevision;
+    const rev = revision === 0 ? current : revision;
+    if (rev > current) throw new EtcdError('FutureRev');
+    const compactRevision = this.store.compactRevision();
+    if (rev < compactRevision) throw new EtcdError('Compacted');
+    return { hash: await hashKv(this.backend, compactRevision, rev), compactRevision, hashRevision: rev, revision: current };
+  }
+
+  async hash(): Promise<{ hash: number; revision: number }> {
+    this.checkRunning();
+    // Wait for a quiet moment so the hash covers a whole number of commits.
+    await this.waitDurable(this.store.currentRevision());
+    return { hash: await hashAll(this.backend), revision: this.durableRevision };
+  }
+
+  members(): Array<{ id: bigint; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }> {
+    return [{ id: this.memberId, name: this.config.name, peerUrls: this.config.initialAdvertisePeerUrls, clientUrls: this.config.advertiseClientUrls, isLearner: false }];
   }
 
   private enqueue<T>(run: () => Promise<T>): Promise<T> {
