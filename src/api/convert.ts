@@ -1,6 +1,6 @@
 // Decoded protobuf objects (proto-loader: snake_case, int64 as decimal
 // strings, bytes as Buffer, oneofs named) to and from keel's domain types.
-import { EtcdError, limits } from '../util';
+import { AssertionError } from '../util';
 import type * as mvcc from '../mvcc';
 
 const safeMax = BigInt(Number.MAX_SAFE_INTEGER);
@@ -102,13 +102,12 @@ function requestOpFromPb(op: PbRequestOp, depth: number): mvcc.RequestOp {
     case 'request_put': return { put: putFromPb(op.request_put as PbPutRequest) };
     case 'request_delete_range': return { deleteRange: deleteRangeFromPb(op.request_delete_range as PbDeleteRangeRequest) };
     case 'request_txn': return { txn: txnFromPbAt(op.request_txn as PbTxnRequest, depth + 1) };
-    // etcd answers an empty RequestOp with "key not found" (checkRequestOp's default case).
-    default: throw new EtcdError('KeyNotFound');
+    // validate.checkTxn refused empty ops before conversion.
+    default: throw new AssertionError('txn ops are checked before they are converted');
   }
 }
 
 function txnFromPbAt(r: PbTxnRequest, depth: number): mvcc.TxnRequest {
-  if (depth > limits.txnDepthMax) throw new EtcdError('TooManyOps');
   return {
     compare: (r.compare ?? []).map(compareFromPb),
     success: (r.success ?? []).map((op) => requestOpFromPb(op, depth)),

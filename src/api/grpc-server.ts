@@ -13,19 +13,39 @@ import { clusterHandlers } from './cluster-service';
 
 /** Byte length of the encoded request, recorded by the deserializer (etcd checks request size on the encoded form). */
 export const requestBytes = Symbol('requestBytes');
-export type Sized = { [requestBytes]?: number };
+/** Set instead of decoding when a request is over etcd's gRPC receive limit. */
+const oversizedBytes = Symbol('oversizedBytes');
+export type Sized = { [requestBytes]?: number; [oversizedBytes]?: number };
 
 export function sizeOf(req: object): number {
   return (req as Sized)[requestBytes] ?? 0;
 }
 
-function withRequestSize(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+function varintBytes(v: bigint): number {
+  let n = 1;
+  for (let x = v >> 7n; x > 0n; x >>= 7n) n++;
+  return n;
+}
+
+/**
+ * The size etcd compares with --max-request-bytes: the request wrapped in an
+ * InternalRaftRequest with a RequestHeader{ID} (field 100), whose IDs carry
+ * the member ID's low 16 bits in their top bits.
+ */
+export function internalRequestBytes(requestBytes: number, memberId: bigint): number {
+  const idBytes = varintBytes(((memberId & 0xffffn) << 48n) | (1n << 47n));
+  const header = 1 + idBytes;
+  return 2 + varintBytes(BigInt(header)) + header + 1 + varintBytes(BigInt(requestBytes)) + requestBytes;
+}
+
+function withRequestSize(def: grpc.ServiceDefinition, receiveBytesMax: number): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(def)) {
     const decode = method.requestDeserialize;
     out[name] = {
       ...method,
       requestDeserialize: (buf: Buffer) => {
+        if (buf.length > receiveBytesMax) return { [oversizedBytes]: buf.length };
         const obj = decode(buf) as Sized;
         obj[requestBytes] = buf.length;
         return obj;
@@ -33,6 +53,14 @@ function withRequestSize(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
     };
   }
   return out as grpc.ServiceDefinition;
+}
+
+function oversizedError(req: unknown, receiveBytesMax: number): grpc.ServiceError | undefined {
+  const n = (req as Sized | null)?.[oversizedBytes];
+  if (n === undefined) return undefined;
+  // Go gRPC's wording, which etcd clients see.
+  const details = `grpc: received message larger than max (${n} vs. ${receiveBytesMax})`;
+  return Object.assign(new Error(details), { code: grpc.status.RESOURCE_EXHAUSTED, details, metadata: new grpc.Metadata() });
 }
 
 export type UnaryImpl<Req, Res> = (req: Req) => Promise<Res>;
@@ -43,6 +71,11 @@ export type UnaryImpl<Req, Res> = (req: Req) => Promise<Res>;
  */
 export function unary<Req, Res>(impl: UnaryImpl<Req, Res>, fatal: (e: unknown) => void): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    const tooBig = oversizedError(call.request, receiveLimit);
+    if (tooBig !== undefined) {
+      callback(tooBig);
+      return;
+    }
     let p: Promise<Res>;
     try {
       p = impl(call.request);
@@ -67,9 +100,14 @@ export interface ClientServerOptions {
   fatal: (e: unknown) => void;
 }
 
+/** etcd's gRPC receive limit for this process (one member per process). */
+let receiveLimit = limits.requestBytesDefault + limits.grpcOverheadBytes;
+
 export function createClientServer(opts: ClientServerOptions): grpc.Server {
+  receiveLimit = opts.member.config.maxRequestBytes + limits.grpcOverheadBytes;
+  const sized = (def: grpc.ServiceDefinition): grpc.ServiceDefinition => withRequestSize(def, receiveLimit);
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': opts.member.config.maxRequestBytes + limits.grpcOverheadBytes,
+    'grpc.max_receive_message_length': receiveLimit + limits.grpcReceiveSlackBytes,
     'grpc.max_send_message_length': 2 ** 31 - 1,
     'grpc.max_concurrent_streams': 2 ** 31 - 1,
     // kube-apiserver pings every 30 s; etcd's --grpc-keepalive-min-time default is 5 s.
@@ -78,11 +116,11 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
     'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
     'grpc.keepalive_timeout_ms': 20 * 1000,
   });
-  server.addService(withRequestSize(etcdService('KV').service), kvHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
+  server.addService(sized(etcdService('KV').service), kvHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
   server.addService(etcdService('Watch').service, watchHandlers(opts.member, opts.progressNotifyIntervalMs));
-  server.addService(withRequestSize(etcdService('Lease').service), leaseHandlers(opts.member, opts.fatal));
+  server.addService(sized(etcdService('Lease').service), leaseHandlers(opts.member, opts.fatal));
   server.addService(etcdService('Cluster').service, clusterHandlers(opts.member, opts.fatal));
-  server.addService(withRequestSize(etcdService('Maintenance').service), maintenanceHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
+  server.addService(sized(etcdService('Maintenance').service), maintenanceHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
   return server;
 }
 

@@ -3,7 +3,7 @@ import type { Member } from '../server';
 import { EtcdError } from '../util';
 import * as c from './convert';
 import * as v from './validate';
-import { sizeOf, unary } from './grpc-server';
+import { sizeOf, unary, internalRequestBytes } from './grpc-server';
 
 export function headerOf(member: Member, revision: number): c.PbHeader {
   return c.header({ clusterId: member.clusterId, memberId: member.memberId, raftTerm: member.raftTerm }, revision);
@@ -11,6 +11,7 @@ export function headerOf(member: Member, revision: number): c.PbHeader {
 
 export function kvHandlers(member: Member, fatal: (e: unknown) => void): Record<string, grpc.handleUnaryCall<never, unknown>> {
   const h = (rev: number): c.PbHeader => headerOf(member, rev);
+  const wrapped = (req: object): number => internalRequestBytes(sizeOf(req), member.memberId);
   return {
     Range: unary(async (req: c.PbRangeRequest) => {
       const r = c.rangeFromPb(req);
@@ -21,21 +22,21 @@ export function kvHandlers(member: Member, fatal: (e: unknown) => void): Record<
     Put: unary(async (req: c.PbPutRequest) => {
       const r = c.putFromPb(req);
       v.checkPut(r);
-      const res = await member.put(r, sizeOf(req));
+      const res = await member.put(r, wrapped(req));
       return c.putToPb(h(res.revision), res);
     }, fatal),
     DeleteRange: unary(async (req: c.PbDeleteRangeRequest) => {
       const r = c.deleteRangeFromPb(req);
       v.checkDeleteRange(r);
-      const res = await member.deleteRange(r, sizeOf(req));
+      const res = await member.deleteRange(r, wrapped(req));
       return c.deleteRangeToPb(h(res.revision), res);
     }, fatal),
     Txn: unary(async (req: c.PbTxnRequest) => {
+      v.checkTxn(req, member.config.maxTxnOps);
       const r = c.txnFromPb(req);
-      v.checkTxn(r, member.config.maxTxnOps);
       v.checkIntervals(r.success);
       v.checkIntervals(r.failure);
-      const res = await member.txn(r, sizeOf(req));
+      const res = await member.txn(r, wrapped(req));
       return c.txnToPb(h(res.revision), res);
     }, fatal),
     Compact: unary(async (req: c.PbCompactionRequest) => {

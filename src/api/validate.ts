@@ -1,7 +1,8 @@
 // Request checks done before a request reaches the store, in etcd's order
 // (etcd: api/v3rpc/key.go checkRangeRequest/checkPutRequest/checkTxnRequest/checkIntervals).
-import { EtcdError } from '../util';
-import type { RangeRequest, PutRequest, DeleteRangeRequest, TxnRequest, RequestOp } from '../mvcc';
+import { EtcdError, limits } from '../util';
+import type { RangeRequest, PutRequest, DeleteRangeRequest, RequestOp } from '../mvcc';
+import { rangeFromPb, putFromPb, deleteRangeFromPb, type PbTxnRequest, type PbRequestOp } from './convert';
 
 export function checkRange(r: RangeRequest): void {
   if (r.key.length === 0) throw new EtcdError('EmptyKey');
@@ -19,19 +20,29 @@ export function checkDeleteRange(r: DeleteRangeRequest): void {
   if (r.key.length === 0) throw new EtcdError('EmptyKey');
 }
 
-function checkRequestOp(op: RequestOp, txnOpsMax: number): void {
-  if ('range' in op) return checkRange(op.range);
-  if ('put' in op) return checkPut(op.put);
-  if ('deleteRange' in op) return checkDeleteRange(op.deleteRange);
-  return checkTxn(op.txn, txnOpsMax);
+// Txn checks run on the decoded protobuf, in etcd's order, before conversion:
+// an empty RequestOp is an error only when the walk reaches it.
+function checkRequestOp(op: PbRequestOp, txnOpsMax: number): void {
+  switch (op.request) {
+    case 'request_range': return checkRange(rangeFromPb(op.request_range!));
+    case 'request_put': return checkPut(putFromPb(op.request_put!));
+    case 'request_delete_range': return checkDeleteRange(deleteRangeFromPb(op.request_delete_range!));
+    case 'request_txn': return checkTxn(op.request_txn!, txnOpsMax);
+    // etcd answers an empty RequestOp with "key not found" (checkRequestOp's default case).
+    default: throw new EtcdError('KeyNotFound');
+  }
 }
 
-export function checkTxn(r: TxnRequest, txnOpsMax: number): void {
-  const opCount = Math.max(r.compare.length, r.success.length, r.failure.length);
+export function checkTxn(r: PbTxnRequest, txnOpsMax: number, depth = 0): void {
+  if (depth > limits.txnDepthMax) throw new EtcdError('TooManyOps');
+  const compare = r.compare ?? [];
+  const success = r.success ?? [];
+  const failure = r.failure ?? [];
+  const opCount = Math.max(compare.length, success.length, failure.length);
   if (opCount > txnOpsMax) throw new EtcdError('TooManyOps');
-  for (const c of r.compare) if (c.key.length === 0) throw new EtcdError('EmptyKey');
-  for (const op of r.success) checkRequestOp(op, txnOpsMax - opCount);
-  for (const op of r.failure) checkRequestOp(op, txnOpsMax - opCount);
+  for (const c of compare) if ((c.key ?? Buffer.alloc(0)).length === 0) throw new EtcdError('EmptyKey');
+  for (const op of success) checkRequestOp(op, txnOpsMax - opCount);
+  for (const op of failure) checkRequestOp(op, txnOpsMax - opCount);
 }
 
 /** A half-open byte interval; an empty `end` means a single point at `start`... see intersectsPoint. */

@@ -74,3 +74,53 @@ export const watchSyncEventsMax = 1000;
 export const watchSyncRoundsMax = 16;
 /** A catch-up watch response is cut (between revisions) once its events pass this many bytes. */
 export const watchResponseBytesSoftMax = 1024 * 1024;
+
+// --- transport (src/transport) ---
+/** Peers one transport sends to (every other member of the group). */
+export const transportPeersMax = 128;
+/** URLs one transport listens on, or one peer is reached at. */
+export const transportUrlsMax = 16;
+/** Messages queued for one peer; beyond this new ones are dropped and the peer reported unreachable (etcd's streamBufSize). */
+export const transportPeerQueueMsgsMax = 4096;
+/** Encoded bytes queued for one peer; same drop rule as transportPeerQueueMsgsMax. */
+export const transportPeerQueueBytesMax = 32 * 1024 * 1024;
+/** Unsent bytes a peer socket may hold before queued messages stop moving into it. */
+export const transportSocketBufferBytesMax = 4 * 1024 * 1024;
+/** Bytes of frames coalesced into one socket write (a single larger message goes alone). */
+export const transportWriteBatchBytesMax = 1024 * 1024;
+/** Largest frame sent or accepted: one encoded message (MsgApp is bounded by raft's maxSizePerMsg) or one snapshot chunk. */
+export const transportFrameBytesMax = 64 * 1024 * 1024;
+/** Largest frame read from a connection that has not completed its handshake. */
+export const transportHandshakeFrameBytesMax = 256;
+/** Bytes of snapshot data per chunk frame. */
+export const transportSnapshotChunkBytes = 256 * 1024;
+/** Largest snapshot accepted: Node 20's largest Buffer (the data reaches raft as one Uint8Array). */
+export const transportSnapshotBytesMax = 4 * 1024 * 1024 * 1024;
+/** Snapshots being received at once; more are refused (raft retries after its snapshot failure). */
+export const transportSnapshotReceivesMax = 2;
+/** Snapshots being sent to one peer at once (raft sends one at a time). */
+export const transportSnapshotSendsPerPeerMax = 1;
+/** Inbound peer connections held at once; more are closed on accept. */
+export const transportInboundConnectionsMax = 1024;
+/** Time to connect and complete the handshake, either side (etcd's peer dial timeout is 1 s; TLS on a busy host needs more). */
+export const transportHandshakeTimeoutMs = 5000;
+/** First reconnect delay after a failure; doubles per failure, jittered down by up to half. */
+export const transportBackoffInitialMs = 100;
+/** Ceiling of the reconnect delay. */
+export const transportBackoffMaxMs = 5000;
+/** A connection whose unsent bytes make no progress this long is dropped (etcd's ConnWriteTimeout). */
+export const transportWriteStallMs = 5000;
+/** Period of the write-stall check. */
+export const transportStallCheckIntervalMs = 1000;
+/** Time a snapshot sender waits for the receiver's answer after its last byte. */
+export const transportSnapshotAckTimeoutMs = 30_000;
+/** TCP keepalive idle time on peer sockets, so a vanished peer's connection is eventually noticed. */
+export const transportKeepAliveMs = 30_000;
+/** Warning lines of one kind (per peer) the transport logs per interval; the rest are counted, not logged. */
+export const transportWarnIntervalMs = 5000;
+/** Distinct warning keys remembered for rate limiting. */
+export const transportWarnKeysMax = 256;
+/** Keys of the MVCC key index compacted per event-loop turn, so a compaction never stalls requests for long. */
+export const compactionIndexKeysPerTurnMax = 10_000;
+/** Messages this far past etcd's gRPC receive limit are refused by grpc-js itself (its wording); below it keel answers in etcd's words. */
+export const grpcReceiveSlackBytes = 64 * 1024 * 1024;
