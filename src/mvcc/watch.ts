@@ -352,6 +352,9 @@ export class WatchHub {
         continue;
       }
       const chunk = await this.source.readHistory(from, to, limits.watchSyncEventsMax);
+      // A compaction that passed `from` during the read may have removed part of
+      // it: drop the chunk; the next round cancels those watchers as compacted.
+      if (this.source.compactRevision() > from) continue;
       await this.deliver(live, chunk);
     }
     // More work remains: yield to the event loop, then continue.

@@ -393,6 +393,8 @@ export class Member {
     if (rev > current) throw new EtcdError('FutureRev');
     const compactRevision = this.store.compactRevision();
     if (rev < compactRevision) throw new EtcdError('Compacted');
+    // Old revisions are deleted in the background; hash only once that is done, so members agree.
+    await this.store.compactionSettled();
     return { hash: await hashKv(this.backend, compactRevision, rev), compactRevision, hashRevision: rev, revision: current };
   }
 

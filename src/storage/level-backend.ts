@@ -1,0 +1,89 @@
+// The LevelDB Backend (classic-level through `level`). The only module that
+// imports `level`.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Level } from 'level';
+import type { Backend, BatchOp, IterateRange } from './backend';
+
+type Db = Level<Buffer, Buffer>;
+
+export async function openLevelBackend(dir: string): Promise<Backend> {
+  try {
+    await fs.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot open data dir ${dir}: ${describe(e)}`, { cause: e });
+  }
+  const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  try {
+    await db.open({ createIfMissing: true, errorIfExists: false });
+  } catch (e) {
+    throw new Error(`cannot open data dir ${dir}: ${describe(e)}`, { cause: e });
+  }
+  return new LevelBackend(dir, db);
+}
+
+/** The innermost cause, with LevelDB's code: "LEVEL_LOCKED: lock …/LOCK: already held by process". */
+function describe(e: unknown): string {
+  const parts: string[] = [];
+  let cur: unknown = e;
+  for (let depth = 0; depth < 8 && cur instanceof Error; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    parts.push(typeof code === 'string' && !cur.message.startsWith(code) ? `${code}: ${cur.message}` : cur.message);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  if (parts.length === 0) return String(e);
+  const innermost = parts[parts.length - 1] as string;
+  if (/LEVEL_LOCKED|lock/i.test(parts.join(' '))) return `${innermost} (is another keel process using it?)`;
+  if (/corrupt/i.test(parts.join(' '))) return `${innermost} (the data dir is corrupt)`;
+  return innermost;
+}
+
+class LevelBackend implements Backend {
+  constructor(private readonly dir: string, private readonly db: Db) {}
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    return this.db.get(key);
+  }
+
+  async getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]> {
+    if (keys.length === 0) return [];
+    return this.db.getMany(keys);
+  }
+
+  iterate(range: IterateRange): AsyncIterable<[Buffer, Buffer]> {
+    const options: { gte?: Buffer; lt?: Buffer; reverse?: boolean; limit?: number } = {};
+    if (range.gte !== undefined) options.gte = range.gte;
+    if (range.lt !== undefined) options.lt = range.lt;
+    if (range.reverse !== undefined) options.reverse = range.reverse;
+    if (range.limit !== undefined) options.limit = range.limit;
+    return this.db.iterator(options) as AsyncIterable<[Buffer, Buffer]>;
+  }
+
+  async write(ops: BatchOp[], options: { sync: boolean }): Promise<void> {
+    if (ops.length === 0) return;
+    const batch = ops.map((op) =>
+      op.type === 'put'
+        ? { type: 'put' as const, key: op.key, value: op.value as Buffer }
+        : { type: 'del' as const, key: op.key },
+    );
+    await this.db.batch(batch, { sync: options.sync });
+  }
+
+  async sizeBytes(): Promise<number> {
+    const names = await fs.readdir(this.dir);
+    let total = 0;
+    for (const name of names) {
+      try {
+        const st = await fs.stat(path.join(this.dir, name));
+        if (st.isFile()) total += st.size;
+      } catch {
+        // LevelDB removed the file (compaction) between readdir and stat.
+      }
+    }
+    return total;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
