@@ -2,3 +2,4 @@ export * from './assert';
 export * from './errors';
 export * as limits from './limits';
 export * from './clock';
+export * from './random';
