@@ -1,8 +1,9 @@
 // keel: the server. Reads argv, ETCD_* variables and signals, then runs one member.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Member, createLogger, defaultConfig, etcdVersion, clusterVersion, type ServerConfig, type Logger, type LogLevel } from '../src/server';
+import { Member, createLogger, defaultConfig, etcdVersion, clusterVersion, type ServerConfig, type Logger, type LogLevel, type PeerNetwork } from '../src/server';
 import { createClientServer, listen } from '../src/api';
+import { Transport } from '../src/transport';
 import { limits } from '../src/util';
 import { parseFlags, usage, shortUsage, durationMs, FlagError, type ParsedFlags } from './keel-flags';
 
@@ -31,6 +32,16 @@ function configFrom(f: ParsedFlags): ServerConfig {
   cfg.advertiseClientUrls = splitUrls(v('advertise-client-urls'));
   cfg.initialAdvertisePeerUrls = splitUrls(v('initial-advertise-peer-urls'));
   cfg.initialClusterToken = v('initial-cluster-token');
+  cfg.listenPeerUrls = splitUrls(v('listen-peer-urls'));
+  // etcd: without --initial-cluster, a member named N forms a cluster of itself at its advertised peer URLs.
+  cfg.initialCluster = f.explicit.has('initial-cluster') ? v('initial-cluster') : cfg.initialAdvertisePeerUrls.map((u) => `${cfg.name}=${u}`).join(',');
+  const state = v('initial-cluster-state');
+  if (state !== 'new' && state !== 'existing') throw new FlagError(`invalid value "${state}" for flag -initial-cluster-state: valid values are "new", "existing"`);
+  cfg.initialClusterState = state;
+  cfg.heartbeatMs = Number(v('heartbeat-interval'));
+  cfg.electionTimeoutMs = Number(v('election-timeout'));
+  cfg.preVote = v('pre-vote') === 'true';
+  cfg.snapshotCount = Number(v('snapshot-count'));
   cfg.maxRequestBytes = Number(v('max-request-bytes'));
   cfg.maxTxnOps = Number(v('max-txn-ops'));
   const quota = Number(v('quota-backend-bytes'));
@@ -43,8 +54,26 @@ function validate(cfg: ServerConfig, f: ParsedFlags): void {
   if (f.explicit.has('listen-client-urls') && !f.explicit.has('advertise-client-urls')) {
     throw new FlagError('--advertise-client-urls is required when --listen-client-urls is set explicitly');
   }
+  if (cfg.electionTimeoutMs < 5 * cfg.heartbeatMs) throw new FlagError(`--election-timeout[${cfg.electionTimeoutMs}ms] should be at least as 5 times as --heartbeat-interval[${cfg.heartbeatMs}ms]`);
   if (cfg.maxTxnOps < 1) throw new FlagError(`--max-txn-ops must be positive, got ${cfg.maxTxnOps}`);
   if (cfg.maxRequestBytes < 1) throw new FlagError(`--max-request-bytes must be positive, got ${cfg.maxRequestBytes}`);
+}
+
+/** Peer messaging for a multi-member cluster; a lone member needs none. */
+async function startPeers(cfg: ServerConfig, member: Member, log: Logger): Promise<(PeerNetwork & { close(): Promise<void> }) | undefined> {
+  const others = member.memberList().filter((m) => m.id !== member.memberId);
+  if (others.length === 0 && cfg.initialClusterState === 'new') return undefined;
+  const transport = await Transport.listen({
+    memberId: member.memberId,
+    clusterId: member.clusterId,
+    listenUrls: cfg.listenPeerUrls,
+    onMessage: (m) => member.step(m),
+    onUnreachable: (id) => member.reportUnreachable(id),
+    onSnapshotStatus: (id, ok) => member.reportSnapshot(id, ok),
+    log,
+  });
+  log.info('listening for peers', { address: cfg.listenPeerUrls });
+  return transport;
 }
 
 async function main(): Promise<void> {
@@ -75,7 +104,7 @@ async function main(): Promise<void> {
     log.warn('failed to verify flags', { error: (e as Error).message });
     process.exit(1);
   }
-  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
+  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'initial-cluster', 'initial-cluster-state', 'listen-peer-urls', 'heartbeat-interval', 'election-timeout', 'pre-vote', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
   if (unsupported.length > 0) log.warn('flags accepted but not yet in effect in this keel version', { flags: unsupported });
   await run(cfg, log, durationMs(flags.values.get('experimental-watch-progress-notify-interval') ?? '10m0s'));
 }
@@ -94,6 +123,10 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
     log.error('failed to open data dir', { 'data-dir': cfg.dataDir, error: (e as Error).message });
     process.exit(1);
   }
+  log.info('starting member', { 'local-member-id': member.memberIdHex, 'cluster-id': member.clusterIdHex, 'initial-cluster': cfg.initialCluster, 'initial-cluster-state': cfg.initialClusterState });
+  const network = await startPeers(cfg, member, log);
+  member.start(network);
+  await member.ready;
   const server = createClientServer({ member, log, fatal, progressNotifyIntervalMs });
   try {
     await listen(server, cfg.listenClientUrls);
@@ -102,9 +135,6 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
     await member.close();
     process.exit(1);
   }
-  log.info('starting member', { 'local-member-id': member.memberIdHex, 'cluster-id': member.clusterIdHex });
-  log.info('published local member to cluster through raft', { 'local-member-id': member.memberIdHex, 'local-member-attributes': `{Name:${cfg.name} ClientURLs:[${cfg.advertiseClientUrls.join(' ')}]}`, 'cluster-id': member.clusterIdHex });
-  log.info('setting up initial cluster version using v2 API', { 'cluster-version': clusterVersion.replace(/\.0$/, '') });
   log.info('enabled capabilities for version', { 'cluster-version': clusterVersion.replace(/\.0$/, '') });
   log.info('ready to serve client requests');
   for (const url of cfg.listenClientUrls) log.info('serving client traffic insecurely; this is strongly discouraged!', { address: url.replace(/^https?:\/\//, '') });
@@ -114,6 +144,7 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
     stopping = true;
     log.info('received signal; shutting down', { signal });
     server.tryShutdown(() => undefined);
+    void network?.close();
     member.close().then(
       () => { log.info('stopped keel member', { name: cfg.name }); process.exit(0); },
       (e: unknown) => fatal(e),

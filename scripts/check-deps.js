@@ -9,7 +9,7 @@ const root = path.join(__dirname, '..');
 const allowed = {
   util: [],
   raft: ['util'],
-  storage: ['util'],
+  storage: ['util', 'raft'],
   mvcc: ['util', 'storage'],
   lease: ['util', 'storage', 'mvcc'],
   auth: ['util', 'storage', 'mvcc'],

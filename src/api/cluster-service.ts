@@ -7,7 +7,7 @@ export function clusterHandlers(member: Member, fatal: (e: unknown) => void): gr
   return {
     MemberList: unary(async () => ({
       header: headerOf(member, member.currentRevision()),
-      members: member.members().map((m) => ({ ID: m.id.toString(), name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner })),
+      members: member.memberList().map((m) => ({ ID: m.id.toString(), name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner })),
     }), fatal),
   };
 }

@@ -22,6 +22,7 @@ const table: Record<ErrorKind, GrpcErrorSpec> = {
   LeaseExist: { code: Status.FAILED_PRECONDITION, message: 'etcdserver: lease already exists' },
   LeaseTTLTooLarge: { code: Status.OUT_OF_RANGE, message: 'etcdserver: too large lease TTL' },
   NoLeader: { code: Status.UNAVAILABLE, message: 'etcdserver: no leader' },
+  NotLeader: { code: Status.UNAVAILABLE, message: 'etcdserver: not leader' },
   Timeout: { code: Status.UNAVAILABLE, message: 'etcdserver: request timed out' },
   Stopped: { code: Status.UNAVAILABLE, message: 'etcdserver: server stopped' },
   Corrupt: { code: Status.DATA_LOSS, message: 'etcdserver: corrupt cluster' },

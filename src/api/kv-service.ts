@@ -5,6 +5,12 @@ import * as c from './convert';
 import * as v from './validate';
 import { sizeOf, unary, internalRequestBytes } from './grpc-server';
 
+/** A read-only txn is served locally when every range in it is serializable (etcd's isTxnSerializable). */
+function txnSerializable(r: c.PbTxnRequest): boolean {
+  const ops = [...(r.success ?? []), ...(r.failure ?? [])];
+  return ops.every((op) => (op.request === 'request_range' ? op.request_range?.serializable === true : op.request === 'request_txn' ? txnSerializable(op.request_txn!) : true));
+}
+
 export function headerOf(member: Member, revision: number): c.PbHeader {
   return c.header({ clusterId: member.clusterId, memberId: member.memberId, raftTerm: member.raftTerm }, revision);
 }
@@ -16,7 +22,7 @@ export function kvHandlers(member: Member, fatal: (e: unknown) => void): Record<
     Range: unary(async (req: c.PbRangeRequest) => {
       const r = c.rangeFromPb(req);
       v.checkRange(r);
-      const res = await member.range(r);
+      const res = await member.range(r, req.serializable === true);
       return c.rangeToPb(h(res.revision), res);
     }, fatal),
     Put: unary(async (req: c.PbPutRequest) => {
@@ -36,7 +42,7 @@ export function kvHandlers(member: Member, fatal: (e: unknown) => void): Record<
       const r = c.txnFromPb(req);
       v.checkIntervals(r.success);
       v.checkIntervals(r.failure);
-      const res = await member.txn(r, wrapped(req));
+      const res = await member.txn(r, wrapped(req), txnSerializable(req));
       return c.txnToPb(h(res.revision), res);
     }, fatal),
     Compact: unary(async (req: c.PbCompactionRequest) => {

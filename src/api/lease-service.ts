@@ -5,6 +5,7 @@ import { int64ToBigint, int64ToNumber, type PbHeader } from './convert';
 import { toServiceError } from './errors';
 import { unary } from './grpc-server';
 import { headerOf } from './kv-service';
+import { KeepAliveForwarder } from './lease-forwarder';
 
 interface PbLeaseGrantRequest { TTL: string; ID: string }
 interface PbLeaseIdRequest { ID: string }
@@ -12,6 +13,17 @@ interface PbLeaseTimeToLiveRequest { ID: string; keys: boolean }
 
 export function leaseHandlers(member: Member, fatal: (e: unknown) => void): grpc.UntypedServiceImplementation {
   const h = (): PbHeader => headerOf(member, member.currentRevision());
+  const forwarder = new KeepAliveForwarder(5000 + 2 * member.config.electionTimeoutMs);
+  const keepAlive = async (id: bigint): Promise<number | undefined> => {
+    try {
+      return await member.leaseKeepAlive(id);
+    } catch (e) {
+      if (!(e instanceof EtcdError && e.kind === 'NotLeader')) throw e;
+      const url = member.leaderClientUrl();
+      if (url === undefined) throw new EtcdError('NoLeader');
+      return forwarder.renew(url, id);
+    }
+  };
   return {
     LeaseGrant: unary(async (req: PbLeaseGrantRequest) => {
       const r = await member.leaseGrant(int64ToBigint(req.ID), int64ToNumber(req.TTL));
@@ -40,7 +52,7 @@ export function leaseHandlers(member: Member, fatal: (e: unknown) => void): grpc
           const id = int64ToBigint(req.ID);
           try {
             // etcd answers a keepalive of an unknown lease with TTL 0.
-            const ttl = await member.leaseKeepAlive(id);
+            const ttl = await keepAlive(id);
             call.write({ header: h(), ID: id.toString(), TTL: ttl ?? 0 });
           } catch (e) {
             if (e instanceof AssertionError) fatal(e);

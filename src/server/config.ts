@@ -10,6 +10,14 @@ export interface ServerConfig {
   maxRequestBytes: number;
   maxTxnOps: number;
   quotaBackendBytes: number;
+  listenPeerUrls: string[];
+  /** etcd's --initial-cluster: name=peerURL,... */
+  initialCluster: string;
+  initialClusterState: 'new' | 'existing';
+  heartbeatMs: number;
+  electionTimeoutMs: number;
+  preVote: boolean;
+  snapshotCount: number;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -23,5 +31,12 @@ export function defaultConfig(): ServerConfig {
     maxRequestBytes: limits.requestBytesDefault,
     maxTxnOps: limits.txnOpsDefault,
     quotaBackendBytes: limits.quotaBackendBytesDefault,
+    listenPeerUrls: ['http://localhost:2380'],
+    initialCluster: 'default=http://localhost:2380',
+    initialClusterState: 'new',
+    heartbeatMs: 100,
+    electionTimeoutMs: 1000,
+    preVote: true,
+    snapshotCount: 100_000,
   };
 }

@@ -1,4 +1,5 @@
-export { Member, etcdVersion, clusterVersion, AlarmType, AlarmAction, type AlarmMember, type MemberStatus } from './member';
+export { Member, etcdVersion, clusterVersion, AlarmType, AlarmAction, type AlarmMember, type MemberStatus, type PeerNetwork } from './member';
+export { type MemberInfo, parseInitialCluster, InitialClusterError } from './membership';
 export { type ServerConfig, defaultConfig } from './config';
 export { createLogger, silentLogger, type Logger, type LogLevel, type LogFields } from './log';
 export { memberIdOf, clusterIdOf, idToHex } from './ids';

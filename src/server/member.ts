@@ -1,34 +1,35 @@
-// A single keel member: the MVCC store behind an apply loop. Writes are
-// applied one at a time in arrival order and made durable in groups (one
-// LevelDB batch and one fsync per group); a reply leaves only after the write
-// it reports is durable. Reads wait until everything they observed is durable,
-// so no client ever sees a write that a crash could take back.
+// A keel member: the MVCC store and the lessor behind Raft. Every write (KV,
+// lease, alarm, membership) is proposed as an entry; once committed it is
+// applied in log order on every member, and the proposer's waiter gets the
+// result. Linearizable reads wait for a ReadIndex round (shared by all reads
+// of one event-loop turn) and for the apply to catch up; serializable reads
+// are served from the local store. A single member is a one-voter cluster.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assert, AssertionError, EtcdError, limits, monotonicClock, type Clock } from '../util';
+import { assert, AssertionError, EtcdError, limits, monotonicClock, SeededRandom, type Clock } from '../util';
 import { Lessor, LeaseIdGenerator, minLeaseTtlSeconds, type LeaseRecord } from '../lease';
 import { openLevelBackend, type Backend } from '../storage';
 import {
+  RawNode, decodeConfChange, isRaftError,
+  type Entry, type Message, type ReadState, type Snapshot, type SoftState, type ConfChange,
+} from '../raft';
+import {
   MvccStore, txnHasWrite,
   type RangeRequest, type RangeResponse, type PutRequest, type PutResponse,
-  type DeleteRangeRequest, type DeleteRangeResponse, type TxnRequest, type TxnResponse, type RequestOp,
+  type DeleteRangeRequest, type DeleteRangeResponse, type TxnRequest, type TxnResponse, type KeyValue,
   type Event, EventType, WatchHub, readHistory, hashKv, hashAll, type WatchSink, type WatchStream,
 } from '../mvcc';
 import type { ServerConfig } from './config';
 import type { Logger } from './log';
-import { memberIdOf, clusterIdOf, idToHex } from './ids';
+import { idToHex } from './ids';
+import { RaftDriver } from './raft-driver';
+import { encodeRequest, decodeRequest, type Op } from './requests';
+import { bootstrapMembers, parseInitialCluster, encodeMember, decodeMember, memberMetaName, memberMetaPrefix, type MemberInfo } from './membership';
+import { openRaftLog, type RaftLogStorage } from './raft-log';
 
 /** The etcd version keel reports: kube-apiserver enables watch progress features from 3.5.13 on. */
 export const etcdVersion = '3.5.16';
 export const clusterVersion = '3.5.0';
-
-interface WriteTask {
-  run: () => Promise<unknown>;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-}
-
-interface DurableWaiter { revision: number; resolve: () => void }
 
 export interface MemberStatus {
   version: string;
@@ -43,7 +44,15 @@ export interface MemberStatus {
   revision: number;
 }
 
+/** Peer messaging, provided by the transport (cmd wires it; server does not import transport/). */
+export interface PeerNetwork {
+  send(messages: readonly Message[]): void;
+  addPeer(id: bigint, urls: string[]): void;
+  removePeer(id: bigint): void;
+}
+
 const identityMeta = 'identity';
+const consistentIndexMeta = 'consistent_index';
 const leaseMetaPrefix = 'lease/';
 const alarmMetaPrefix = 'alarm/';
 
@@ -53,8 +62,6 @@ export interface AlarmMember { memberId: bigint; alarm: AlarmType }
 const alarmNames = ['NONE', 'NOSPACE', 'CORRUPT'];
 /** etcd's lessor looks for expired leases every 500 ms. */
 const leaseExpiryPassMs = 500;
-/** etcd's default election timeout; it sets the minimum lease TTL. */
-const electionTimeoutMs = 1000;
 
 function leaseMetaName(id: bigint): string {
   return leaseMetaPrefix + BigInt.asUintN(64, id).toString(16).padStart(16, '0');
@@ -68,50 +75,80 @@ function decodeLeaseRecord(b: Buffer): LeaseRecord {
   const o = JSON.parse(b.toString('utf8')) as { id: string; ttl: number; remaining: number };
   return { id: BigInt(o.id), ttlSeconds: o.ttl, remainingTtlSeconds: o.remaining };
 }
-const consistentIndexMeta = 'consistent_index';
 
-interface Identity { memberId: string; clusterId: string; term: string }
+function bigintBytes(v: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(v));
+  return b;
+}
 
-function txnHasPut(r: TxnRequest): boolean {
-  const opHasPut = (op: RequestOp): boolean => ('put' in op) || ('txn' in op && txnHasPut(op.txn));
-  return r.success.some(opHasPut) || r.failure.some(opHasPut);
+interface Identity { memberId: string; clusterId: string }
+
+interface Waiter {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface ReadBatch {
+  waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
+  /** Set once raft answered this batch's ReadIndex. */
+  index: number | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** etcd's request timeout: 5 s plus two election timeouts. */
+function requestTimeoutMs(cfg: ServerConfig): number {
+  return 5000 + 2 * cfg.electionTimeoutMs;
 }
 
 export class Member {
-  private readonly queue: WriteTask[] = [];
-  private applying = false;
-  private durableRevision: number;
-  private readonly durableWaiters: DurableWaiter[] = [];
-  private appliedIndex = 0n;
-  private dbSizeBytes = 0;
-  private dbSizeCheckedMs = 0;
-  /** Raised alarms, keyed "<member id>/<type>" (etcd's alarm store). */
-  private readonly alarms = new Map<string, AlarmMember>();
-  private stopped = false;
   private readonly lessor: Lessor;
-  private readonly leaseIds: LeaseIdGenerator;
+  private readonly ids: LeaseIdGenerator;
   private readonly revoking = new Set<bigint>();
   private expiryTimer: NodeJS.Timeout | undefined;
-  /** Meta records (lease records) to write with the next commit; undefined deletes. */
+  /** Meta records (leases, alarms, members) to write with the next commit; undefined deletes. */
   private pendingMeta: Array<[string, Buffer | undefined]> = [];
-  /** Events applied but not yet durable, by revision; published to watchers after the commit. */
+  /** Events applied but not yet committed to the backend, by revision. */
   private pendingEvents: Array<[number, Event[]]> = [];
   private readonly hub: WatchHub;
+  private readonly alarms = new Map<string, AlarmMember>();
+  private readonly members = new Map<bigint, MemberInfo>();
+  private readonly waiters = new Map<bigint, Waiter>();
+  /** Proposals made while no leader was known; proposed again when one is. */
+  private parked: Uint8Array[] = [];
+  private readonly driver: RaftDriver;
+  private appliedIndex: number;
+  private leader = 0n;
+  private isLeader = false;
+  private currentBatch: ReadBatch | undefined;
+  private readonly readBatches = new Map<string, ReadBatch>();
+  private readonly appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
+  private dbSizeBytes = 0;
+  private dbSizeCheckedMs = 0;
+  private stopped = false;
+  private readyResolve: (() => void) | undefined;
+  /** Resolves once this member's publish request is applied (etcd: ReadyNotify). */
+  readonly ready: Promise<void>;
+  private network: PeerNetwork | undefined;
 
   private constructor(
     readonly config: ServerConfig,
     private readonly log: Logger,
     private readonly backend: Backend,
     private readonly store: MvccStore,
+    private readonly raftLog: RaftLogStorage,
     readonly memberId: bigint,
     readonly clusterId: bigint,
-    readonly raftTerm: bigint,
     private readonly fatal: (e: unknown) => void,
     lessor: Lessor,
+    appliedIndex: number,
+    bootstrapPeers: bigint[],
   ) {
-    this.durableRevision = store.currentRevision();
     this.lessor = lessor;
-    this.leaseIds = new LeaseIdGenerator(memberId, Date.now());
+    this.appliedIndex = appliedIndex;
+    this.ids = new LeaseIdGenerator(memberId, Date.now());
+    this.ready = new Promise((r) => { this.readyResolve = r; });
     store.onEvents((events, revision) => {
       this.trackLeaseAttachments(events);
       this.pendingEvents.push([revision, events]);
@@ -125,6 +162,167 @@ export class Member {
       store.currentRevision(),
       fatal,
     );
+    const electionTicks = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatMs));
+    const node = new RawNode({
+      id: memberId,
+      peers: bootstrapPeers,
+      electionTicks,
+      heartbeatTicks: 1,
+      storage: raftLog,
+      applied: appliedIndex,
+      preVote: config.preVote,
+      checkQuorum: true,
+      random: new SeededRandom(Number(memberId & 0xffffffffn) ^ Date.now()),
+    });
+    this.driver = new RaftDriver(node, raftLog, {
+      send: (msgs) => this.network?.send(msgs),
+      apply: (snap, entries) => this.applyCommitted(snap, entries),
+      softState: (s) => this.onSoftState(s),
+      readStates: (rs) => this.onReadStates(rs),
+      fatal,
+    }, config.heartbeatMs);
+  }
+
+  static async open(config: ServerConfig, log: Logger, fatal: (e: unknown) => void, clock: Clock = monotonicClock): Promise<Member> {
+    const memberDir = path.join(config.dataDir, 'member');
+    fs.mkdirSync(memberDir, { recursive: true, mode: 0o700 });
+    const backend = await openLevelBackend(path.join(memberDir, 'db'));
+    let store: MvccStore | undefined;
+    try {
+      const lessor = new Lessor({ clock, minTtlSeconds: minLeaseTtlSeconds(config.electionTimeoutMs) });
+      store = await MvccStore.open(backend, { leaseExists: (id) => lessor.has(id) });
+      for (const [, value] of await store.metaEntries(leaseMetaPrefix)) lessor.restore(decodeLeaseRecord(value));
+      const applied = await store.getMeta(consistentIndexMeta);
+      const appliedIndex = applied === undefined ? 0 : Number(applied.readBigUInt64BE(0));
+      const { identity, members, fresh } = await loadIdentity(store, config);
+      const memberId = BigInt('0x' + identity.memberId);
+      const raftLog = await openRaftLog(path.join(memberDir, 'wal'), appliedIndex);
+      // Bootstrap peers only for a brand-new member of a new cluster; a joining member learns the configuration from the leader.
+      const bootstrap = raftLog.isNew() && config.initialClusterState === 'new' ? members.map((m) => m.id) : [];
+      const m = new Member(config, log, backend, store, raftLog, memberId, BigInt('0x' + identity.clusterId), fatal, lessor, appliedIndex, bootstrap);
+      for (const [, v] of await store.metaEntries(alarmMetaPrefix)) {
+        const o = JSON.parse(v.toString('utf8')) as { memberId: string; alarm: AlarmType };
+        m.alarms.set(`${BigInt(o.memberId).toString(16)}/${o.alarm}`, { memberId: BigInt(o.memberId), alarm: o.alarm });
+      }
+      for (const [, v] of await store.metaEntries(memberMetaPrefix)) {
+        const info = decodeMember(v);
+        m.members.set(info.id, info);
+      }
+      if (fresh) for (const info of members) m.members.set(info.id, info);
+      m.restoreLeases();
+      m.dbSizeBytes = await backend.sizeBytes();
+      log.info('opened backend', { path: path.join(memberDir, 'db'), 'current-revision': store.currentRevision(), 'compact-revision': store.compactRevision(), 'consistent-index': appliedIndex });
+      return m;
+    } catch (e) {
+      if (store !== undefined) await store.close(); else await backend.close();
+      throw e;
+    }
+  }
+
+  /** Starts raft (and this member's publish). Peer messages go through `network`. */
+  start(network: PeerNetwork | undefined): void {
+    this.network = network;
+    for (const m of this.members.values()) if (m.id !== this.memberId) network?.addPeer(m.id, m.peerUrls);
+    this.driver.start();
+    // A lone voter need not wait an election timeout (etcd fast-forwards its ticks).
+    if (this.driver.node.status().confState.voters.length === 1 && this.driver.node.status().confState.voters[0] === this.memberId) this.driver.node.campaign();
+    this.driver.kick();
+    void this.publish();
+  }
+
+  /** Raft messages from peers. */
+  step(m: Message): void {
+    if (this.stopped) return;
+    this.driver.step(m);
+  }
+
+  reportUnreachable(id: bigint): void {
+    this.driver.node.reportUnreachable(id);
+  }
+
+  reportSnapshot(id: bigint, ok: boolean): void {
+    this.driver.node.reportSnapshot(id, ok ? 'finish' : 'failure');
+    this.driver.kick();
+  }
+
+  get memberIdHex(): string { return idToHex(this.memberId); }
+  get clusterIdHex(): string { return idToHex(this.clusterId); }
+  get raftTerm(): bigint { return BigInt(this.driver.node.status().hardState.term); }
+  get leaderId(): bigint { return this.leader; }
+
+  currentRevision(): number { return this.store.currentRevision(); }
+
+  // ---- reads ----
+
+  async range(req: RangeRequest, serializable: boolean): Promise<RangeResponse> {
+    this.checkRunning();
+    if (!serializable) await this.linearizableBarrier();
+    return this.store.range(req);
+  }
+
+  // ---- writes ----
+
+  put(req: PutRequest, requestBytes: number): Promise<PutResponse> {
+    this.checkRequestSize(requestBytes);
+    this.checkQuota(requestBytes);
+    return this.propose({ op: 'put', req });
+  }
+
+  deleteRange(req: DeleteRangeRequest, requestBytes: number): Promise<DeleteRangeResponse> {
+    this.checkRequestSize(requestBytes);
+    return this.propose({ op: 'deleteRange', req });
+  }
+
+  async txn(req: TxnRequest, requestBytes: number, serializable: boolean): Promise<TxnResponse> {
+    if (!txnHasWrite(req)) {
+      this.checkRunning();
+      if (!serializable) await this.linearizableBarrier();
+      return this.store.txn(req);
+    }
+    this.checkRequestSize(requestBytes);
+    if (txnHasPut(req)) this.checkQuota(requestBytes);
+    return this.propose({ op: 'txn', req });
+  }
+
+  compact(revision: number): Promise<{ revision: number }> {
+    return this.propose({ op: 'compact', revision });
+  }
+
+  // ---- leases ----
+
+  async leaseGrant(requestedId: bigint, ttlSeconds: number): Promise<{ id: bigint; ttlSeconds: number; revision: number }> {
+    if (this.hasAlarm(AlarmType.NoSpace)) throw new EtcdError('NoSpace');
+    const id = requestedId === 0n ? this.ids.next() : requestedId;
+    this.lessor.checkGrant(id, ttlSeconds);
+    return this.propose({ op: 'leaseGrant', id, ttl: ttlSeconds });
+  }
+
+  leaseRevoke(id: bigint): Promise<{ revision: number }> {
+    if (!this.lessor.has(id)) return Promise.reject(new EtcdError('LeaseNotFound'));
+    return this.propose({ op: 'leaseRevoke', id });
+  }
+
+  /** The TTL after renewal, or undefined for an unknown lease. Only the leader renews. */
+  async leaseKeepAlive(id: bigint): Promise<number | undefined> {
+    this.checkRunning();
+    await this.linearizableBarrier();
+    if (!this.isLeader) throw new EtcdError('NotLeader');
+    if (!this.lessor.has(id)) return undefined;
+    return this.lessor.renew(id);
+  }
+
+  async leaseTimeToLive(id: bigint, withKeys: boolean): Promise<{ ttlSeconds: number; grantedTtlSeconds: number; keys: Buffer[] } | undefined> {
+    this.checkRunning();
+    await this.linearizableBarrier();
+    const lease = this.lessor.get(id);
+    if (lease === undefined) return undefined;
+    return { ttlSeconds: this.lessor.remainingSeconds(id), grantedTtlSeconds: lease.ttlSeconds, keys: withKeys ? this.lessor.keysOf(id) : [] };
+  }
+
+  async leaseLeases(): Promise<bigint[]> {
+    this.checkRunning();
+    await this.linearizableBarrier();
+    return this.lessor.ids();
   }
 
   // ---- watch ----
@@ -138,104 +336,58 @@ export class Member {
     this.hub.startProgressNotify(intervalMs);
   }
 
-  private async kvAt(key: Buffer, revision: number): Promise<import('../mvcc').KeyValue | undefined> {
-    if (revision < 1 || revision < this.store.compactRevision()) return undefined;
-    const r = await this.store.range({
-      key, rangeEnd: Buffer.alloc(0), limit: 0, revision, sortOrder: 0, sortTarget: 0, keysOnly: false, countOnly: false,
-      minModRevision: 0, maxModRevision: 0, minCreateRevision: 0, maxCreateRevision: 0,
-    }).catch(() => undefined);
-    return r?.kvs[0];
-  }
+  // ---- maintenance ----
 
-  static async open(config: ServerConfig, log: Logger, fatal: (e: unknown) => void, clock: Clock = monotonicClock): Promise<Member> {
-    const memberDir = path.join(config.dataDir, 'member');
-    fs.mkdirSync(memberDir, { recursive: true, mode: 0o700 });
-    const backend = await openLevelBackend(path.join(memberDir, 'db'));
-    let store: MvccStore;
-    let identity: Identity;
-    let appliedIndex: bigint;
-    let lessor: Lessor;
-    let alarms: AlarmMember[];
-    try {
-      lessor = new Lessor({ clock, minTtlSeconds: minLeaseTtlSeconds(electionTimeoutMs) });
-      const l = lessor;
-      store = await MvccStore.open(backend, { leaseExists: (id) => l.has(id) });
-      for (const [, value] of await store.metaEntries(leaseMetaPrefix)) lessor.restore(decodeLeaseRecord(value));
-      alarms = (await store.metaEntries(alarmMetaPrefix)).map(([, v]) => {
-        const o = JSON.parse(v.toString('utf8')) as { memberId: string; alarm: AlarmType };
-        return { memberId: BigInt(o.memberId), alarm: o.alarm };
-      });
-      identity = await loadIdentity(store, config);
-      const applied = await store.getMeta(consistentIndexMeta);
-      appliedIndex = applied === undefined ? 0n : applied.readBigUInt64BE(0);
-    } catch (e) {
-      await backend.close();
-      throw e;
-    }
-    const m = new Member(config, log, backend, store, BigInt('0x' + identity.memberId), BigInt('0x' + identity.clusterId), BigInt(identity.term), fatal, lessor);
-    m.appliedIndex = appliedIndex;
-    for (const a of alarms) m.alarms.set(`${a.memberId.toString(16)}/${a.alarm}`, a);
-    m.restoreLeases();
-    m.dbSizeBytes = await backend.sizeBytes();
-    log.info('opened backend', { path: path.join(memberDir, 'db'), 'current-revision': store.currentRevision(), 'compact-revision': store.compactRevision(), 'consistent-index': appliedIndex });
-    return m;
-  }
-
-  get memberIdHex(): string { return idToHex(this.memberId); }
-  get clusterIdHex(): string { return idToHex(this.clusterId); }
-
-  currentRevision(): number { return this.store.currentRevision(); }
-
-  // ---- reads ----
-
-  async range(req: RangeRequest): Promise<RangeResponse> {
-    this.checkRunning();
-    const r = await this.store.range(req);
-    await this.waitDurable(r.revision);
-    return r;
-  }
-
-  // ---- writes ----
-
-  put(req: PutRequest, requestBytes: number): Promise<PutResponse> {
-    this.checkRequestSize(requestBytes);
-    this.checkQuota(requestBytes);
-    return this.enqueue(() => this.store.put(req));
-  }
-
-  deleteRange(req: DeleteRangeRequest, requestBytes: number): Promise<DeleteRangeResponse> {
-    this.checkRequestSize(requestBytes);
-    return this.enqueue(() => this.store.deleteRange(req));
-  }
-
-  async txn(req: TxnRequest, requestBytes: number): Promise<TxnResponse> {
-    if (!txnHasWrite(req)) {
+  /** etcd's Alarm: GET lists, ACTIVATE raises, DEACTIVATE disarms (answering the alarms it touched). */
+  async alarm(action: AlarmAction, memberId: bigint, alarm: AlarmType): Promise<AlarmMember[]> {
+    if (action === AlarmAction.Get) {
       this.checkRunning();
-      const r = await this.store.txn(req);
-      await this.waitDurable(r.revision);
-      return r;
+      return [...this.alarms.values()];
     }
-    this.checkRequestSize(requestBytes);
-    if (txnHasPut(req)) this.checkQuota(requestBytes);
-    return this.enqueue(() => this.store.txn(req));
+    return this.propose({ op: 'alarm', action, memberId, alarm });
   }
 
-  compact(revision: number): Promise<{ revision: number }> {
-    return this.enqueue(() => this.store.compact(revision));
+  async hashKv(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number; revision: number }> {
+    this.checkRunning();
+    const current = this.store.currentRevision();
+    const rev = revision === 0 ? current : revision;
+    if (rev > current) throw new EtcdError('FutureRev');
+    const compactRevision = this.store.compactRevision();
+    if (rev < compactRevision) throw new EtcdError('Compacted');
+    // Old revisions are deleted in the background; hash only once that is done, so members agree.
+    await this.store.compactionSettled();
+    return { hash: await hashKv(this.backend, compactRevision, rev), compactRevision, hashRevision: rev, revision: current };
+  }
+
+  async hash(): Promise<{ hash: number; revision: number }> {
+    this.checkRunning();
+    await this.store.compactionSettled();
+    return { hash: await hashAll(this.backend), revision: this.store.currentRevision() };
+  }
+
+  /** The leader's first advertised client URL, once it has published one. */
+  leaderClientUrl(): string | undefined {
+    if (this.leader === 0n || this.isLeader) return undefined;
+    return this.members.get(this.leader)?.clientUrls[0];
+  }
+
+  memberList(): MemberInfo[] {
+    return [...this.members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   async status(): Promise<MemberStatus> {
     await this.refreshDbSize(true);
+    const st = this.driver.node.status();
     return {
       version: etcdVersion,
       dbSize: this.dbSizeBytes,
       dbSizeInUse: this.dbSizeBytes,
-      leader: this.memberId,
-      raftIndex: this.appliedIndex,
-      raftTerm: this.raftTerm,
-      raftAppliedIndex: this.appliedIndex,
+      leader: this.leader,
+      raftIndex: BigInt(st.hardState.commit),
+      raftTerm: BigInt(st.hardState.term),
+      raftAppliedIndex: BigInt(this.appliedIndex),
       errors: [...this.alarms.values()].map((a) => `memberID:${a.memberId.toString()} alarm:${alarmNames[a.alarm]} `),
-      isLearner: false,
+      isLearner: st.confState.learners.includes(this.memberId),
       revision: this.store.currentRevision(),
     };
   }
@@ -244,51 +396,153 @@ export class Member {
     if (this.stopped) return;
     this.stopped = true;
     if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
+    this.driver.stop();
     this.hub.stop();
-    while (this.applying) await new Promise((r) => setTimeout(r, 5));
-    for (const t of this.queue.splice(0)) t.reject(new EtcdError('Stopped'));
+    for (const [id, w] of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(new EtcdError('Stopped'));
+      this.waiters.delete(id);
+    }
+    for (const b of [...this.readBatches.values(), ...(this.currentBatch ? [this.currentBatch] : [])]) {
+      if (b.timer !== undefined) clearTimeout(b.timer);
+      for (const w of b.waiters) w.reject(new EtcdError('Stopped'));
+    }
+    await this.driver.idle();
+    await this.raftLog.close();
     await this.store.close();
   }
 
-  // ---- leases ----
+  // ---- proposals ----
 
-  async leaseGrant(requestedId: bigint, ttlSeconds: number): Promise<{ id: bigint; ttlSeconds: number; revision: number }> {
-    if (this.hasAlarm(AlarmType.NoSpace)) throw new EtcdError('NoSpace');
-    const id = requestedId === 0n ? this.leaseIds.next() : requestedId;
-    this.lessor.checkGrant(id, ttlSeconds);
-    return this.enqueue(async () => {
-      const lease = this.lessor.grant(id, ttlSeconds);
-      this.pendingMeta.push([leaseMetaName(id), encodeLeaseRecord(this.lessor.record(id))]);
-      return { id, ttlSeconds: lease.ttlSeconds, revision: this.store.currentRevision() };
+  private propose<T>(body: Op): Promise<T> {
+    this.checkRunning();
+    if (this.waiters.size >= limits.applyQueueRequestsMax) return Promise.reject(new EtcdError('TooManyRequests'));
+    const id = this.ids.next();
+    const data = encodeRequest({ id, body });
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        reject(new EtcdError('Timeout'));
+      }, requestTimeoutMs(this.config));
+      this.waiters.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.submit(data);
     });
   }
 
-  leaseRevoke(id: bigint): Promise<{ revision: number }> {
-    if (!this.lessor.has(id)) return Promise.reject(new EtcdError('LeaseNotFound'));
-    return this.enqueue(() => this.applyRevoke(id));
+  private submit(data: Uint8Array): void {
+    if (this.leader === 0n) {
+      if (this.parked.length < limits.applyQueueRequestsMax) this.parked.push(data);
+      return;
+    }
+    const err = this.driver.node.propose(data);
+    // Dropped (e.g. a leader transfer in progress): keep it for the next leader; its waiter times out otherwise.
+    if (err !== null && this.parked.length < limits.applyQueueRequestsMax) this.parked.push(data);
+    this.driver.kick();
   }
 
-  /** The TTL after renewal, or undefined for an unknown lease. */
-  async leaseKeepAlive(id: bigint): Promise<number | undefined> {
-    this.checkRunning();
-    // A renewal must not race ahead of a revoke already applied but not yet durable.
-    await this.waitDurable(this.store.currentRevision());
-    if (!this.lessor.has(id)) return undefined;
-    return this.lessor.renew(id);
+  private settle(id: bigint, ok: boolean, value: unknown): void {
+    const w = this.waiters.get(id);
+    if (w === undefined) return;
+    this.waiters.delete(id);
+    clearTimeout(w.timer);
+    if (ok) w.resolve(value); else w.reject(value);
   }
 
-  async leaseTimeToLive(id: bigint, withKeys: boolean): Promise<{ ttlSeconds: number; grantedTtlSeconds: number; keys: Buffer[] } | undefined> {
-    this.checkRunning();
-    await this.waitDurable(this.store.currentRevision());
-    const lease = this.lessor.get(id);
-    if (lease === undefined) return undefined;
-    return { ttlSeconds: this.lessor.remainingSeconds(id), grantedTtlSeconds: lease.ttlSeconds, keys: withKeys ? this.lessor.keysOf(id) : [] };
+  private async publish(): Promise<void> {
+    const self = this.members.get(this.memberId);
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.propose({ op: 'publish', memberId: this.memberId, name: this.config.name, clientUrls: this.config.advertiseClientUrls });
+        this.log.info('published local member to cluster through raft', {
+          'local-member-id': this.memberIdHex,
+          'local-member-attributes': `{Name:${this.config.name} ClientURLs:[${this.config.advertiseClientUrls.join(' ')}]}`,
+          'cluster-id': this.clusterIdHex,
+          'peer-urls': self?.peerUrls ?? [],
+        });
+        this.readyResolve?.();
+        return;
+      } catch (e) {
+        if (this.stopped) return;
+        this.log.warn('failed to publish local member to cluster through raft', { attempt, error: e });
+      }
+    }
   }
 
-  async leaseLeases(): Promise<bigint[]> {
-    this.checkRunning();
-    await this.waitDurable(this.store.currentRevision());
-    return this.lessor.ids();
+  // ---- apply ----
+
+  private async applyCommitted(snapshot: Snapshot | null, entries: readonly Entry[]): Promise<void> {
+    if (snapshot !== null) throw new AssertionError('restoring from a raft snapshot is not supported yet');
+    const outcomes: Array<[bigint, boolean, unknown]> = [];
+    for (const e of entries) {
+      if (e.index <= this.appliedIndex) continue;
+      if (e.type === 'confChange') this.applyConfChange(decodeConfChange(e.data));
+      else if (e.data.byteLength > 0) {
+        const req = decodeRequest(e.data);
+        try {
+          outcomes.push([req.id, true, await this.execute(req.body)]);
+        } catch (err) {
+          if (!(err instanceof EtcdError)) throw err;
+          outcomes.push([req.id, false, err]);
+        }
+      }
+      this.appliedIndex = e.index;
+    }
+    const meta = this.pendingMeta;
+    this.pendingMeta = [];
+    meta.push([consistentIndexMeta, bigintBytes(this.appliedIndex)]);
+    await this.store.commit(meta);
+    const published = this.pendingEvents;
+    this.pendingEvents = [];
+    for (const [revision, events] of published) this.hub.publish(revision, events);
+    this.hub.advance(this.store.currentRevision());
+    for (const [id, ok, value] of outcomes) this.settle(id, ok, value);
+    this.releaseReads();
+    void this.refreshDbSize(false);
+  }
+
+  private async execute(body: Op): Promise<unknown> {
+    switch (body.op) {
+      case 'put': return this.store.put(body.req);
+      case 'deleteRange': return this.store.deleteRange(body.req);
+      case 'txn': return this.store.txn(body.req);
+      case 'compact': return this.store.compact(body.revision);
+      case 'leaseGrant': {
+        const lease = this.lessor.grant(body.id, body.ttl);
+        this.pendingMeta.push([leaseMetaName(body.id), encodeLeaseRecord(this.lessor.record(body.id))]);
+        return { id: body.id, ttlSeconds: lease.ttlSeconds, revision: this.store.currentRevision() };
+      }
+      case 'leaseRevoke': return this.applyRevoke(body.id);
+      case 'alarm': return this.applyAlarm(body.action as AlarmAction, body.memberId, body.alarm as AlarmType);
+      case 'publish': {
+        const m = this.members.get(body.memberId);
+        if (m === undefined) return undefined;
+        const updated = { ...m, name: body.name, clientUrls: body.clientUrls };
+        this.members.set(m.id, updated);
+        this.pendingMeta.push([memberMetaName(m.id), encodeMember(updated)]);
+        return undefined;
+      }
+    }
+  }
+
+  private applyConfChange(cc: ConfChange): void {
+    if (cc.type === 'removeNode') {
+      this.members.delete(cc.nodeId);
+      this.pendingMeta.push([memberMetaName(cc.nodeId), undefined]);
+      if (cc.nodeId !== this.memberId) this.network?.removePeer(cc.nodeId);
+      return;
+    }
+    const existing = this.members.get(cc.nodeId);
+    const fromContext = cc.context.byteLength > 0 ? decodeMember(cc.context) : undefined;
+    const info: MemberInfo = {
+      id: cc.nodeId,
+      name: existing?.name ?? fromContext?.name ?? '',
+      peerUrls: fromContext?.peerUrls ?? existing?.peerUrls ?? [],
+      clientUrls: existing?.clientUrls ?? [],
+      isLearner: cc.type === 'addLearnerNode',
+    };
+    this.members.set(info.id, info);
+    this.pendingMeta.push([memberMetaName(info.id), encodeMember(info)]);
+    if (info.id !== this.memberId) this.network?.addPeer(info.id, info.peerUrls);
   }
 
   private async applyRevoke(id: bigint): Promise<{ revision: number }> {
@@ -300,6 +554,23 @@ export class Member {
     this.lessor.remove(id);
     this.pendingMeta.push([leaseMetaName(id), undefined]);
     return { revision: this.store.currentRevision() };
+  }
+
+  private applyAlarm(action: AlarmAction, memberId: bigint, alarm: AlarmType): AlarmMember[] {
+    const name = `${memberId.toString(16)}/${alarm}`;
+    if (action === AlarmAction.Activate) {
+      if (alarm === AlarmType.None) return [];
+      const a: AlarmMember = { memberId, alarm };
+      this.alarms.set(name, a);
+      this.pendingMeta.push([alarmMetaPrefix + name, Buffer.from(JSON.stringify({ memberId: memberId.toString(), alarm }))]);
+      return [a];
+    }
+    const existing = this.alarms.get(name);
+    if (existing === undefined) return [];
+    this.alarms.delete(name);
+    this.pendingMeta.push([alarmMetaPrefix + name, undefined]);
+    if (alarm === AlarmType.NoSpace) void this.refreshDbSize(true);
+    return [existing];
   }
 
   private trackLeaseAttachments(events: Event[]): void {
@@ -315,28 +586,107 @@ export class Member {
       if (this.lessor.has(kv.lease)) this.lessor.attach(kv.lease, kv.key);
       else this.log.warn('key attached to a lease that does not exist; leaving it unattached', { key: kv.key.toString(), lease: kv.lease });
     }
-    // A single member is always the one that expires leases.
-    this.lessor.promote(0);
     this.expiryTimer = setInterval(() => this.revokeExpired(), leaseExpiryPassMs);
     this.expiryTimer.unref();
   }
 
   private revokeExpired(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.isLeader) return;
     for (const id of this.lessor.expired()) {
       if (this.revoking.has(id)) continue;
       this.revoking.add(id);
-      this.enqueue(() => (this.lessor.has(id) ? this.applyRevoke(id) : Promise.resolve({ revision: this.store.currentRevision() }))).then(
+      this.propose({ op: 'leaseRevoke', id }).then(
         () => this.revoking.delete(id),
         (e: unknown) => {
           this.revoking.delete(id);
-          if (!(e instanceof EtcdError && e.kind === 'Stopped')) this.log.warn('failed to revoke expired lease', { 'lease-id': id.toString(16), error: e });
+          if (!(e instanceof EtcdError && (e.kind === 'Stopped' || e.kind === 'LeaseNotFound'))) this.log.warn('failed to revoke expired lease', { 'lease-id': id.toString(16), error: e });
         },
       );
     }
   }
 
+  // ---- raft state ----
+
+  private onSoftState(s: SoftState): void {
+    const wasLeader = this.isLeader;
+    if (s.lead !== this.leader) this.log.info('raft leader changed', { 'local-member-id': this.memberIdHex, leader: idToHex(s.lead), term: this.driver.node.status().hardState.term });
+    this.leader = s.lead;
+    this.isLeader = s.state === 'leader';
+    // Only the leader expires leases; a new leader gives every lease a fresh
+    // countdown plus an election timeout, so none expires because of the change.
+    if (this.isLeader && !wasLeader) this.lessor.promote(this.config.electionTimeoutMs);
+    if (!this.isLeader && wasLeader) this.lessor.demote();
+    if (this.leader !== 0n && this.parked.length > 0) {
+      const parked = this.parked;
+      this.parked = [];
+      for (const data of parked) this.submit(data);
+    }
+    if (this.leader !== 0n && this.currentBatch !== undefined && this.currentBatch.index === undefined) this.sendReadIndex();
+  }
+
+  // ---- linearizable reads ----
+
+  /** Resolves once this member has applied everything committed when the read arrived (ReadIndex). */
+  private linearizableBarrier(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let batch = this.currentBatch;
+      if (batch === undefined) {
+        const fresh: ReadBatch = { waiters: [], index: undefined, timer: undefined };
+        fresh.timer = setTimeout(() => this.failBatch(fresh, new EtcdError('Timeout')), requestTimeoutMs(this.config));
+        this.currentBatch = batch = fresh;
+        // Every read arriving in this turn shares one ReadIndex round.
+        setImmediate(() => this.sendReadIndex());
+      }
+      batch.waiters.push({ resolve, reject });
+    });
+  }
+
+  private sendReadIndex(): void {
+    const batch = this.currentBatch;
+    if (batch === undefined || this.stopped) return;
+    if (this.leader === 0n) return; // retried when a leader appears (onSoftState)
+    const ctx = this.driver.node.readIndex();
+    if (isRaftError(ctx)) return;
+    this.currentBatch = undefined;
+    this.readBatches.set(Buffer.from(ctx).toString('hex'), batch);
+    this.driver.kick();
+  }
+
+  private onReadStates(rs: readonly ReadState[]): void {
+    for (const r of rs) {
+      const key = Buffer.from(r.requestCtx).toString('hex');
+      const batch = this.readBatches.get(key);
+      if (batch === undefined) continue;
+      batch.index = r.index;
+    }
+    this.releaseReads();
+  }
+
+  private releaseReads(): void {
+    for (const [key, batch] of this.readBatches) {
+      if (batch.index === undefined || batch.index > this.appliedIndex) continue;
+      this.readBatches.delete(key);
+      if (batch.timer !== undefined) clearTimeout(batch.timer);
+      for (const w of batch.waiters) w.resolve();
+    }
+  }
+
+  private failBatch(batch: ReadBatch, e: unknown): void {
+    if (this.currentBatch === batch) this.currentBatch = undefined;
+    for (const [key, b] of this.readBatches) if (b === batch) this.readBatches.delete(key);
+    for (const w of batch.waiters) w.reject(e);
+  }
+
   // ---- internals ----
+
+  private async kvAt(key: Buffer, revision: number): Promise<KeyValue | undefined> {
+    if (revision < 1 || revision < this.store.compactRevision()) return undefined;
+    const r = await this.store.range({
+      key, rangeEnd: Buffer.alloc(0), limit: 0, revision, sortOrder: 0, sortTarget: 0, keysOnly: false, countOnly: false,
+      minModRevision: 0, maxModRevision: 0, minCreateRevision: 0, maxCreateRevision: 0,
+    }).catch(() => undefined);
+    return r?.kvs[0];
+  }
 
   private checkRunning(): void {
     if (this.stopped) throw new EtcdError('Stopped');
@@ -360,119 +710,6 @@ export class Member {
     }
   }
 
-  // ---- maintenance ----
-
-  /** etcd's Alarm: GET lists, ACTIVATE raises, DEACTIVATE disarms (answering the alarms it touched). */
-  async alarm(action: AlarmAction, memberId: bigint, alarm: AlarmType): Promise<AlarmMember[]> {
-    if (action === AlarmAction.Get) {
-      this.checkRunning();
-      return [...this.alarms.values()];
-    }
-    return this.enqueue(async () => {
-      const name = `${memberId.toString(16)}/${alarm}`;
-      if (action === AlarmAction.Activate) {
-        if (alarm === AlarmType.None) return [];
-        const a: AlarmMember = { memberId, alarm };
-        this.alarms.set(name, a);
-        this.pendingMeta.push([alarmMetaPrefix + name, Buffer.from(JSON.stringify({ memberId: memberId.toString(), alarm }))]);
-        return [a];
-      }
-      const existing = this.alarms.get(name);
-      if (existing === undefined) return [];
-      this.alarms.delete(name);
-      this.pendingMeta.push([alarmMetaPrefix + name, undefined]);
-      if (alarm === AlarmType.NoSpace) void this.refreshDbSize(true);
-      return [existing];
-    });
-  }
-
-  async hashKv(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number; revision: number }> {
-    this.checkRunning();
-    const current = this.durableRevision;
-    const rev = revision === 0 ? current : revision;
-    if (rev > current) throw new EtcdError('FutureRev');
-    const compactRevision = this.store.compactRevision();
-    if (rev < compactRevision) throw new EtcdError('Compacted');
-    // Old revisions are deleted in the background; hash only once that is done, so members agree.
-    await this.store.compactionSettled();
-    return { hash: await hashKv(this.backend, compactRevision, rev), compactRevision, hashRevision: rev, revision: current };
-  }
-
-  async hash(): Promise<{ hash: number; revision: number }> {
-    this.checkRunning();
-    // Wait for a quiet moment so the hash covers a whole number of commits.
-    await this.waitDurable(this.store.currentRevision());
-    return { hash: await hashAll(this.backend), revision: this.durableRevision };
-  }
-
-  members(): Array<{ id: bigint; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }> {
-    return [{ id: this.memberId, name: this.config.name, peerUrls: this.config.initialAdvertisePeerUrls, clientUrls: this.config.advertiseClientUrls, isLearner: false }];
-  }
-
-  private enqueue<T>(run: () => Promise<T>): Promise<T> {
-    this.checkRunning();
-    if (this.queue.length >= limits.applyQueueRequestsMax) return Promise.reject(new EtcdError('TooManyRequests'));
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.applying) void this.applyLoop();
-    });
-  }
-
-  private async applyLoop(): Promise<void> {
-    this.applying = true;
-    try {
-      while (this.queue.length > 0) await this.applyGroup(this.queue.splice(0, limits.applyBatchRequestsMax));
-    } catch (e) {
-      this.fatal(e);
-    } finally {
-      this.applying = false;
-    }
-  }
-
-  private async applyGroup(group: WriteTask[]): Promise<void> {
-    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-    for (const task of group) {
-      try {
-        outcomes.push({ ok: true, value: await task.run() });
-      } catch (e) {
-        if (e instanceof AssertionError || !(e instanceof EtcdError)) throw e;
-        outcomes.push({ ok: false, value: e });
-      }
-      this.appliedIndex++;
-    }
-    // A failed commit leaves memory ahead of disk: the caller treats it as fatal.
-    const meta = this.pendingMeta;
-    this.pendingMeta = [];
-    meta.push([consistentIndexMeta, bigintBytes(this.appliedIndex)]);
-    await this.store.commit(meta);
-    this.markDurable(this.store.currentRevision());
-    const published = this.pendingEvents;
-    this.pendingEvents = [];
-    for (const [revision, events] of published) this.hub.publish(revision, events);
-    this.hub.advance(this.store.currentRevision());
-    group.forEach((task, i) => {
-      const o = outcomes[i];
-      assert(o !== undefined, 'every task has an outcome');
-      if (o.ok) task.resolve(o.value); else task.reject(o.value);
-    });
-    void this.refreshDbSize(false);
-  }
-
-  private waitDurable(revision: number): Promise<void> {
-    if (revision <= this.durableRevision) return Promise.resolve();
-    return new Promise((resolve) => this.durableWaiters.push({ revision, resolve }));
-  }
-
-  private markDurable(revision: number): void {
-    assert(revision >= this.durableRevision, 'durable revision never goes backwards');
-    this.durableRevision = revision;
-    let kept = 0;
-    for (const w of this.durableWaiters) {
-      if (w.revision <= revision) w.resolve(); else this.durableWaiters[kept++] = w;
-    }
-    this.durableWaiters.length = kept;
-  }
-
   private async refreshDbSize(force: boolean): Promise<void> {
     const now = Date.now();
     if (!force && now - this.dbSizeCheckedMs < 1000) return;
@@ -485,28 +722,37 @@ export class Member {
   }
 }
 
-function bigintBytes(v: bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(v);
-  return b;
+function txnHasPut(r: TxnRequest): boolean {
+  const opHasPut = (op: TxnRequest['success'][number]): boolean => ('put' in op) || ('txn' in op && txnHasPut(op.txn));
+  return r.success.some(opHasPut) || r.failure.some(opHasPut);
 }
 
-async function loadIdentity(store: MvccStore, config: ServerConfig): Promise<Identity> {
+/**
+ * The member's identity: computed from --initial-cluster on first start and
+ * then read back, so flags changed later do not change who a member is.
+ */
+async function loadIdentity(store: MvccStore, config: ServerConfig): Promise<{ identity: Identity; members: MemberInfo[]; fresh: boolean }> {
+  const initial = parseInitialCluster(config.initialCluster);
+  const { members, clusterId } = bootstrapMembers(initial, config.initialClusterToken);
   const raw = await store.getMeta(identityMeta);
-  let next: Identity;
   if (raw !== undefined) {
-    let parsed: Identity;
     try {
-      parsed = JSON.parse(raw.toString('utf8')) as Identity;
+      return { identity: JSON.parse(raw.toString('utf8')) as Identity, members, fresh: false };
     } catch {
       throw new Error(`data dir ${config.dataDir} is corrupt: member identity record is unreadable`);
     }
-    // Each start is a new election in a single-member etcd: the term moves on.
-    next = { ...parsed, term: (BigInt(parsed.term) + 1n).toString() };
-  } else {
-    const memberId = memberIdOf(config.initialAdvertisePeerUrls, config.initialClusterToken);
-    next = { memberId: idToHex(memberId), clusterId: idToHex(clusterIdOf([memberId])), term: '2' };
   }
-  await store.commit([[identityMeta, Buffer.from(JSON.stringify(next))]]);
-  return next;
+  const self = members.find((m) => m.name === config.name);
+  if (self === undefined) throw new Error(`couldn't find local name "${config.name}" in the initial cluster configuration`);
+  const sameUrls = [...self.peerUrls].sort().join(',') === [...config.initialAdvertisePeerUrls].sort().join(',');
+  if (!sameUrls) {
+    throw new Error(`--initial-cluster has ${config.name}=${self.peerUrls.join(',')} but missing from --initial-advertise-peer-urls=${config.initialAdvertisePeerUrls.join(',')}`);
+  }
+  // A joining member (state existing) should learn the cluster ID from its peers; until membership changes land it derives it the same way.
+  const identity: Identity = { memberId: idToHex(self.id), clusterId: idToHex(clusterId) };
+  const meta: Array<[string, Buffer | undefined]> = [[identityMeta, Buffer.from(JSON.stringify(identity))]];
+  for (const m of members) meta.push([memberMetaName(m.id), encodeMember(m)]);
+  await store.commit(meta);
+  return { identity, members, fresh: true };
 }
+

@@ -23,7 +23,7 @@ export async function openLevelBackend(dir: string): Promise<Backend> {
 }
 
 /** The innermost cause, with LevelDB's code: "LEVEL_LOCKED: lock …/LOCK: already held by process". */
-function describe(e: unknown): string {
+export function describe(e: unknown): string {
   const parts: string[] = [];
   let cur: unknown = e;
   for (let depth = 0; depth < 8 && cur instanceof Error; depth++) {

@@ -17,6 +17,7 @@ export type ErrorKind =
   | 'LeaseExist'
   | 'LeaseTTLTooLarge'
   | 'NoLeader'
+  | 'NotLeader'
   | 'Timeout'
   | 'Stopped'
   | 'Corrupt'

@@ -124,3 +124,21 @@ export const transportWarnKeysMax = 256;
 export const compactionIndexKeysPerTurnMax = 10_000;
 /** Messages this far past etcd's gRPC receive limit are refused by grpc-js itself (its wording); below it keel answers in etcd's words. */
 export const grpcReceiveSlackBytes = 64 * 1024 * 1024;
+
+// --- storage: raft log (src/storage/raft-storage.ts) and snapshot files (src/storage/snapshot-file.ts) ---
+/** Entries etcd keeps behind a snapshot so slow followers catch up from the log (--experimental-snapshot-catchup-entries). */
+export const raftSnapshotCatchUpEntriesDefault = 5000;
+/** Bytes of raft snapshot data per LevelDB value in the raft log (the data is split, not stored as one huge value). */
+export const raftLogSnapshotChunkBytes = 1024 * 1024;
+/** Bytes per chunk of a streamed backend snapshot (keel's snapshot file format). */
+export const snapshotFileChunkBytes = 1024 * 1024;
+/** Largest key accepted while reading a snapshot file (a bigger length means a corrupt file). */
+export const snapshotFileKeyBytesMax = 64 * 1024 * 1024;
+/** Largest value accepted while reading a snapshot file (a bigger length means a corrupt file). */
+export const snapshotFileValueBytesMax = 512 * 1024 * 1024;
+/** Bytes of keys and values per backend write batch while restoring a snapshot. */
+export const snapshotRestoreBatchBytes = 4 * 1024 * 1024;
+/** Keys per backend write batch while restoring a snapshot. */
+export const snapshotRestoreBatchKeysMax = 10_000;
+/** Keepalives a follower has forwarded to the leader and not yet seen answered. */
+export const forwardedKeepAlivesMax = 10_000;
