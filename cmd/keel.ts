@@ -1,9 +1,9 @@
 // keel: the server. Reads argv, ETCD_* variables and signals, then runs one member.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Member, createLogger, defaultConfig, etcdVersion, clusterVersion, type ServerConfig, type Logger, type LogLevel, type PeerNetwork } from '../src/server';
+import { Member, createLogger, defaultConfig, etcdVersion, clusterVersion, type ServerConfig, type Logger, type LogLevel, type PeerNetwork, parseInitialCluster } from '../src/server';
 import { createClientServer, listen } from '../src/api';
-import { Transport } from '../src/transport';
+import { Transport, probeClusterId } from '../src/transport';
 import { limits } from '../src/util';
 import { parseFlags, usage, shortUsage, durationMs, FlagError, type ParsedFlags } from './keel-flags';
 
@@ -59,21 +59,55 @@ function validate(cfg: ServerConfig, f: ParsedFlags): void {
   if (cfg.maxRequestBytes < 1) throw new FlagError(`--max-request-bytes must be positive, got ${cfg.maxRequestBytes}`);
 }
 
-/** Peer messaging for a multi-member cluster; a lone member needs none. */
-async function startPeers(cfg: ServerConfig, member: Member, log: Logger): Promise<(PeerNetwork & { close(): Promise<void> }) | undefined> {
-  const others = member.memberList().filter((m) => m.id !== member.memberId);
-  if (others.length === 0 && cfg.initialClusterState === 'new') return undefined;
-  const transport = await Transport.listen({
-    memberId: member.memberId,
-    clusterId: member.clusterId,
-    listenUrls: cfg.listenPeerUrls,
-    onMessage: (m) => member.step(m),
-    onUnreachable: (id) => member.reportUnreachable(id),
-    onSnapshotStatus: (id, ok) => member.reportSnapshot(id, ok),
-    log,
-  });
-  log.info('listening for peers', { address: cfg.listenPeerUrls });
-  return transport;
+/**
+ * Peer messaging. A lone member needs none, so the peer listener starts only
+ * once there is a peer (at start for a cluster, or when a member is added).
+ * Messages sent before it is up are dropped; raft sends them again.
+ */
+class LazyPeers implements PeerNetwork {
+  private transport: Transport | undefined;
+  private starting: Promise<void> | undefined;
+  private readonly peers = new Map<bigint, string[]>();
+
+  constructor(private readonly cfg: ServerConfig, private readonly member: Member, private readonly log: Logger, private readonly fatal: (e: unknown) => void) {}
+
+  send(messages: Parameters<PeerNetwork['send']>[0]): void {
+    if (this.transport !== undefined) this.transport.send(messages);
+    else this.ensure();
+  }
+
+  addPeer(id: bigint, urls: string[]): void {
+    this.peers.set(id, urls);
+    if (this.transport !== undefined) this.transport.addPeer(id, urls);
+    else this.ensure();
+  }
+
+  removePeer(id: bigint): void {
+    this.peers.delete(id);
+    this.transport?.removePeer(id);
+  }
+
+  ensure(): Promise<void> {
+    this.starting ??= Transport.listen({
+      memberId: this.member.memberId,
+      clusterId: this.member.clusterId,
+      listenUrls: this.cfg.listenPeerUrls,
+      onMessage: (m) => this.member.step(m),
+      onUnreachable: (id) => this.member.reportUnreachable(id),
+      onSnapshotStatus: (id, ok) => this.member.reportSnapshot(id, ok),
+      log: this.log,
+    }).then((t) => {
+      this.transport = t;
+      for (const [id, urls] of this.peers) t.addPeer(id, urls);
+      this.log.info('listening for peers', { address: this.cfg.listenPeerUrls });
+    }, (e: unknown) => this.fatal(new Error(`failed to listen for peers on ${this.cfg.listenPeerUrls.join(',')}: ${(e as Error).message}`)));
+    return this.starting;
+  }
+
+  async close(): Promise<void> {
+    await this.starting;
+    await this.transport?.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -116,6 +150,16 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
     log.error('fatal error; stopping member', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
     process.exit(1);
   };
+  if (cfg.initialClusterState === 'existing') {
+    // A joining member learns the cluster ID from a peer it was told about (etcd asks their /members).
+    const others = [...parseInitialCluster(cfg.initialCluster)].filter(([name]) => name !== cfg.name).flatMap(([, urls]) => urls);
+    try {
+      cfg.existingClusterId = await probeClusterId(others, 0n, undefined, 5000);
+    } catch (e) {
+      log.error('failed to join the cluster', { error: (e as Error).message });
+      process.exit(1);
+    }
+  }
   let member: Member;
   try {
     member = await Member.open(cfg, log, fatal);
@@ -124,7 +168,8 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
     process.exit(1);
   }
   log.info('starting member', { 'local-member-id': member.memberIdHex, 'cluster-id': member.clusterIdHex, 'initial-cluster': cfg.initialCluster, 'initial-cluster-state': cfg.initialClusterState });
-  const network = await startPeers(cfg, member, log);
+  const network = new LazyPeers(cfg, member, log, fatal);
+  if (member.memberList().length > 1 || cfg.initialClusterState === 'existing') await network.ensure();
   member.start(network);
   await member.ready;
   const server = createClientServer({ member, log, fatal, progressNotifyIntervalMs });
@@ -144,7 +189,7 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
     stopping = true;
     log.info('received signal; shutting down', { signal });
     server.tryShutdown(() => undefined);
-    void network?.close();
+    void network.close();
     member.close().then(
       () => { log.info('stopped keel member', { name: cfg.name }); process.exit(0); },
       (e: unknown) => fatal(e),

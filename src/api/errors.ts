@@ -28,6 +28,13 @@ const table: Record<ErrorKind, GrpcErrorSpec> = {
   Corrupt: { code: Status.DATA_LOSS, message: 'etcdserver: corrupt cluster' },
   PermissionDenied: { code: Status.PERMISSION_DENIED, message: 'etcdserver: permission denied' },
   NotCapable: { code: Status.UNAVAILABLE, message: 'etcdserver: not capable' },
+  MemberExist: { code: Status.FAILED_PRECONDITION, message: 'etcdserver: member ID already exist' },
+  PeerURLExist: { code: Status.FAILED_PRECONDITION, message: 'etcdserver: Peer URLs already exists' },
+  MemberNotFound: { code: Status.NOT_FOUND, message: 'etcdserver: member not found' },
+  MemberNotLearner: { code: Status.FAILED_PRECONDITION, message: 'etcdserver: can only promote a learner member' },
+  LearnerNotReady: { code: Status.FAILED_PRECONDITION, message: 'etcdserver: can only promote a learner member which is in sync with leader' },
+  TooManyLearners: { code: Status.FAILED_PRECONDITION, message: 'etcdserver: too many learner members in cluster' },
+  Unhealthy: { code: Status.UNAVAILABLE, message: 'etcdserver: unhealthy cluster' },
 };
 
 export function grpcErrorSpec(kind: ErrorKind): GrpcErrorSpec {

@@ -18,6 +18,10 @@ export interface ServerConfig {
   electionTimeoutMs: number;
   preVote: boolean;
   snapshotCount: number;
+  /** For --initial-cluster-state existing: the cluster ID learned from a peer. */
+  existingClusterId: bigint | undefined;
+  /** etcd's --experimental-max-learners. */
+  maxLearners: number;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -38,5 +42,7 @@ export function defaultConfig(): ServerConfig {
     electionTimeoutMs: 1000,
     preVote: true,
     snapshotCount: 100_000,
+    existingClusterId: undefined,
+    maxLearners: 1,
   };
 }

@@ -21,7 +21,7 @@ import {
 } from '../mvcc';
 import type { ServerConfig } from './config';
 import type { Logger } from './log';
-import { idToHex } from './ids';
+import { idToHex, memberIdOf } from './ids';
 import { RaftDriver } from './raft-driver';
 import { encodeRequest, decodeRequest, type Op } from './requests';
 import { bootstrapMembers, parseInitialCluster, encodeMember, decodeMember, memberMetaName, memberMetaPrefix, type MemberInfo } from './membership';
@@ -175,6 +175,7 @@ export class Member {
       random: new SeededRandom(Number(memberId & 0xffffffffn) ^ Date.now()),
     });
     this.driver = new RaftDriver(node, raftLog, {
+      appended: (entries) => this.onAppended(entries),
       send: (msgs) => this.network?.send(msgs),
       apply: (snap, entries) => this.applyCommitted(snap, entries),
       softState: (s) => this.onSoftState(s),
@@ -208,6 +209,7 @@ export class Member {
         const info = decodeMember(v);
         m.members.set(info.id, info);
       }
+      // A joining member learns the membership from the log it receives; it starts knowing only the peers it was given.
       if (fresh) for (const info of members) m.members.set(info.id, info);
       m.restoreLeases();
       m.dbSizeBytes = await backend.sizeBytes();
@@ -365,6 +367,73 @@ export class Member {
     return { hash: await hashAll(this.backend), revision: this.store.currentRevision() };
   }
 
+  // ---- membership ----
+
+  async memberAdd(peerUrls: string[], isLearner: boolean): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
+    this.checkRunning();
+    for (const m of this.members.values()) if (m.peerUrls.some((u) => peerUrls.includes(u))) throw new EtcdError('PeerURLExist');
+    if (isLearner && [...this.members.values()].filter((m) => m.isLearner).length >= this.config.maxLearners) throw new EtcdError('TooManyLearners');
+    // etcd mixes the time into an added member's ID and the joiner learns it from the cluster; a keel joiner
+    // derives its ID from its URLs and the token, so the ID here must be the same function of them.
+    const id = memberIdOf(peerUrls, this.config.initialClusterToken);
+    if (this.members.has(id)) throw new EtcdError('MemberExist');
+    const member: MemberInfo = { id, name: '', peerUrls, clientUrls: [], isLearner };
+    await this.proposeConfChange({ type: isLearner ? 'addLearnerNode' : 'addNode', nodeId: id }, member);
+    return { member, members: this.memberList() };
+  }
+
+  async memberRemove(id: bigint): Promise<MemberInfo[]> {
+    this.checkRunning();
+    const m = this.members.get(id);
+    if (m === undefined) throw new EtcdError('MemberNotFound');
+    await this.proposeConfChange({ type: 'removeNode', nodeId: id }, m);
+    return this.memberList();
+  }
+
+  async memberUpdate(id: bigint, peerUrls: string[]): Promise<MemberInfo[]> {
+    this.checkRunning();
+    if (!this.members.has(id)) throw new EtcdError('MemberNotFound');
+    for (const m of this.members.values()) if (m.id !== id && m.peerUrls.some((u) => peerUrls.includes(u))) throw new EtcdError('PeerURLExist');
+    await this.propose({ op: 'memberUpdate', memberId: id, peerUrls });
+    return this.memberList();
+  }
+
+  async memberPromote(id: bigint): Promise<MemberInfo[]> {
+    this.checkRunning();
+    const m = this.members.get(id);
+    if (m === undefined) throw new EtcdError('MemberNotFound');
+    if (!m.isLearner) throw new EtcdError('MemberNotLearner');
+    if (this.isLeader) {
+      // etcd promotes a learner only once its log is within 90% of the leader's.
+      const st = this.driver.node.status();
+      const match = st.progress.get(id)?.match ?? 0;
+      if (match < 0.9 * st.lastIndex) throw new EtcdError('LearnerNotReady');
+    }
+    await this.proposeConfChange({ type: 'addNode', nodeId: id }, { ...m, isLearner: false });
+    return this.memberList();
+  }
+
+  /** Proposes a conf change whose context carries the waiter's request ID and the member's record. */
+  private proposeConfChange(cc: Omit<ConfChange, 'context'>, member: MemberInfo): Promise<void> {
+    if (this.waiters.size >= limits.applyQueueRequestsMax) return Promise.reject(new EtcdError('TooManyRequests'));
+    const id = this.ids.next();
+    const context = Buffer.from(JSON.stringify({ requestId: id.toString(), member: JSON.parse(encodeMember(member).toString('utf8')) as unknown }));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        reject(new EtcdError('Timeout'));
+      }, requestTimeoutMs(this.config));
+      this.waiters.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      if (this.leader === 0n) return;
+      const err = this.driver.node.proposeConfChange({ ...cc, context });
+      if (err !== null) {
+        this.settle(id, false, new EtcdError('Unhealthy'));
+        return;
+      }
+      this.driver.kick();
+    });
+  }
+
   /** The leader's first advertised client URL, once it has published one. */
   leaderClientUrl(): string | undefined {
     if (this.leader === 0n || this.isLeader) return undefined;
@@ -475,7 +544,10 @@ export class Member {
     const outcomes: Array<[bigint, boolean, unknown]> = [];
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
-      if (e.type === 'confChange') this.applyConfChange(decodeConfChange(e.data));
+      if (e.type === 'confChange') {
+        const requestId = this.applyConfChange(decodeConfChange(e.data));
+        if (requestId !== undefined) outcomes.push([requestId, true, undefined]);
+      }
       else if (e.data.byteLength > 0) {
         const req = decodeRequest(e.data);
         try {
@@ -513,6 +585,15 @@ export class Member {
       }
       case 'leaseRevoke': return this.applyRevoke(body.id);
       case 'alarm': return this.applyAlarm(body.action as AlarmAction, body.memberId, body.alarm as AlarmType);
+      case 'memberUpdate': {
+        const m = this.members.get(body.memberId);
+        if (m === undefined) throw new EtcdError('MemberNotFound');
+        const updated = { ...m, peerUrls: body.peerUrls };
+        this.members.set(m.id, updated);
+        this.pendingMeta.push([memberMetaName(m.id), encodeMember(updated)]);
+        if (m.id !== this.memberId) this.network?.addPeer(m.id, body.peerUrls);
+        return undefined;
+      }
       case 'publish': {
         const m = this.members.get(body.memberId);
         if (m === undefined) return undefined;
@@ -524,15 +605,22 @@ export class Member {
     }
   }
 
-  private applyConfChange(cc: ConfChange): void {
+  private applyConfChange(cc: ConfChange): bigint | undefined {
+    let requestId: bigint | undefined;
+    let fromContext: MemberInfo | undefined;
+    if (cc.context.byteLength > 0) {
+      const ctx = JSON.parse(Buffer.from(cc.context).toString('utf8')) as { requestId?: string; member?: unknown };
+      if (ctx.requestId !== undefined) requestId = BigInt(ctx.requestId);
+      if (ctx.member !== undefined) fromContext = decodeMember(Buffer.from(JSON.stringify(ctx.member)));
+    }
     if (cc.type === 'removeNode') {
       this.members.delete(cc.nodeId);
       this.pendingMeta.push([memberMetaName(cc.nodeId), undefined]);
       if (cc.nodeId !== this.memberId) this.network?.removePeer(cc.nodeId);
-      return;
+      else this.log.warn('this member was removed from the cluster', { 'local-member-id': this.memberIdHex });
+      return requestId;
     }
     const existing = this.members.get(cc.nodeId);
-    const fromContext = cc.context.byteLength > 0 ? decodeMember(cc.context) : undefined;
     const info: MemberInfo = {
       id: cc.nodeId,
       name: existing?.name ?? fromContext?.name ?? '',
@@ -543,6 +631,7 @@ export class Member {
     this.members.set(info.id, info);
     this.pendingMeta.push([memberMetaName(info.id), encodeMember(info)]);
     if (info.id !== this.memberId) this.network?.addPeer(info.id, info.peerUrls);
+    return requestId;
   }
 
   private async applyRevoke(id: bigint): Promise<{ revision: number }> {
@@ -606,6 +695,22 @@ export class Member {
   }
 
   // ---- raft state ----
+
+  /**
+   * A configuration change takes effect in raft when its entry is appended, so
+   * the transport must know an added member's URLs from then on, not only once
+   * the entry commits (committing it may need that very member).
+   */
+  private onAppended(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.type !== 'confChange') continue;
+      const cc = decodeConfChange(e.data);
+      if (cc.type === 'removeNode' || cc.nodeId === this.memberId || cc.context.byteLength === 0) continue;
+      const ctx = JSON.parse(Buffer.from(cc.context).toString('utf8')) as { member?: unknown };
+      if (ctx.member === undefined) continue;
+      this.network?.addPeer(cc.nodeId, decodeMember(Buffer.from(JSON.stringify(ctx.member))).peerUrls);
+    }
+  }
 
   private onSoftState(s: SoftState): void {
     const wasLeader = this.isLeader;
@@ -749,7 +854,7 @@ async function loadIdentity(store: MvccStore, config: ServerConfig): Promise<{ i
     throw new Error(`--initial-cluster has ${config.name}=${self.peerUrls.join(',')} but missing from --initial-advertise-peer-urls=${config.initialAdvertisePeerUrls.join(',')}`);
   }
   // A joining member (state existing) should learn the cluster ID from its peers; until membership changes land it derives it the same way.
-  const identity: Identity = { memberId: idToHex(self.id), clusterId: idToHex(clusterId) };
+  const identity: Identity = { memberId: idToHex(self.id), clusterId: idToHex(config.initialClusterState === 'existing' && config.existingClusterId !== undefined ? config.existingClusterId : clusterId) };
   const meta: Array<[string, Buffer | undefined]> = [[identityMeta, Buffer.from(JSON.stringify(identity))]];
   for (const m of members) meta.push([memberMetaName(m.id), encodeMember(m)]);
   await store.commit(meta);

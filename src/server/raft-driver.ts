@@ -8,6 +8,8 @@ export interface RaftLog {
 }
 
 export interface RaftDriverHooks {
+  /** Entries just made durable (before this Ready's messages leave). */
+  appended(entries: readonly Entry[]): void;
   send(messages: readonly Message[]): void;
   /** Applies committed entries in order (a received snapshot first, if any). */
   apply(snapshot: Snapshot | null, entries: readonly Entry[]): Promise<void>;
@@ -71,6 +73,7 @@ export class RaftDriver {
     while (!this.stopped && this.node.hasReady()) {
       const rd: Ready = this.node.ready();
       if (rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null) await this.log.save(rd.hardState, rd.entries, rd.snapshot);
+      if (rd.entries.length > 0) this.hooks.appended(rd.entries);
       if (rd.softState !== null) this.hooks.softState(rd.softState);
       if (rd.messages.length > 0) this.hooks.send(rd.messages);
       if (rd.snapshot !== null || rd.committedEntries.length > 0) await this.hooks.apply(rd.snapshot, rd.committedEntries);

@@ -13,7 +13,8 @@ export type Op =
   | { op: 'leaseRevoke'; id: bigint }
   | { op: 'alarm'; action: number; memberId: bigint; alarm: number }
   /** A member announces its name and client URLs (etcd: "published local member to cluster through raft"). */
-  | { op: 'publish'; memberId: bigint; name: string; clientUrls: string[] };
+  | { op: 'publish'; memberId: bigint; name: string; clientUrls: string[] }
+  | { op: 'memberUpdate'; memberId: bigint; peerUrls: string[] };
 
 export interface InternalRequest {
   id: bigint;

@@ -7,3 +7,4 @@ export { defaultTransportLimits } from './options';
 export type { TlsFiles } from './dial';
 export { UrlError } from './dial';
 export { DecodeError, decodeMessage, encodeMessage, encodeMessageToBuffer, isWireType, messageWireBytes } from './codec';
+export { probeClusterId } from './probe';

@@ -22,7 +22,14 @@ export type ErrorKind =
   | 'Stopped'
   | 'Corrupt'
   | 'PermissionDenied'
-  | 'NotCapable';
+  | 'NotCapable'
+  | 'MemberExist'
+  | 'PeerURLExist'
+  | 'MemberNotFound'
+  | 'MemberNotLearner'
+  | 'LearnerNotReady'
+  | 'TooManyLearners'
+  | 'Unhealthy';
 
 export class EtcdError extends Error {
   override name = 'EtcdError';
