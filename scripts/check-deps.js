@@ -18,7 +18,8 @@ const allowed = {
   proto: [],
   api: ['util', 'server', 'mvcc', 'lease', 'auth', 'proto'],
   client: ['util', 'proto'],
-  cli: ['util', 'client', 'proto'],
+  // snapshot restore|status write and read a data dir, as etcdctl's (etcdutl's) do.
+  cli: ['util', 'client', 'proto', 'server'],
 };
 const externalOnly = {
   '@grpc/grpc-js': ['api', 'transport', 'client', 'proto', 'cli'],

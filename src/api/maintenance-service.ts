@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Member, AlarmAction, AlarmType } from '../server';
 import { int64ToBigint, int64ToNumber } from './convert';
 import { unary } from './grpc-server';
+import { toServiceError } from './errors';
 import { headerOf } from './kv-service';
 
 export function maintenanceHandlers(member: Member, fatal: (e: unknown) => void): Record<string, grpc.handleUnaryCall<never, unknown>> {
@@ -33,5 +34,22 @@ export function maintenanceHandlers(member: Member, fatal: (e: unknown) => void)
       const r = await member.hash();
       return { header: headerOf(member, r.revision), hash: r.hash };
     }, fatal),
+    Snapshot: ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+      void (async () => {
+        try {
+          const { size, chunks } = await member.snapshot();
+          let remaining = size;
+          for await (const blob of chunks) {
+            remaining -= blob.length;
+            const ok = call.write({ header: headerOf(member, member.currentRevision()), remaining_bytes: remaining, blob });
+            if (!ok) await new Promise<void>((r) => call.once('drain', () => r()));
+            if (call.cancelled) return;
+          }
+          call.end();
+        } catch (e) {
+          call.emit('error', toServiceError(e));
+        }
+      })();
+    }) as unknown as grpc.handleUnaryCall<never, unknown>,
   } as Record<string, grpc.handleUnaryCall<never, unknown>>;
 }

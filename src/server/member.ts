@@ -26,6 +26,7 @@ import { RaftDriver } from './raft-driver';
 import { encodeRequest, decodeRequest, type Op } from './requests';
 import { bootstrapMembers, parseInitialCluster, encodeMember, decodeMember, memberMetaName, memberMetaPrefix, type MemberInfo } from './membership';
 import { openRaftLog, type RaftLogStorage } from './raft-log';
+import { spoolSnapshot } from './snapshot';
 
 /** The etcd version keel reports: kube-apiserver enables watch progress features from 3.5.13 on. */
 export const etcdVersion = '3.5.16';
@@ -438,6 +439,12 @@ export class Member {
   leaderClientUrl(): string | undefined {
     if (this.leader === 0n || this.isLeader) return undefined;
     return this.members.get(this.leader)?.clientUrls[0];
+  }
+
+  /** The whole store as keel's snapshot format (Maintenance.Snapshot). */
+  async snapshot(): Promise<{ size: number; chunks: AsyncGenerator<Buffer> }> {
+    this.checkRunning();
+    return spoolSnapshot(this.backend);
   }
 
   memberList(): MemberInfo[] {

@@ -15,7 +15,7 @@ import {
   roleGrantPermissionCommand, roleListCommand, roleRevokePermissionCommand, userAddCommand, userDeleteCommand,
   userGetCommand, userGrantRoleCommand, userListCommand, userPasswdCommand, userRevokeRoleCommand,
 } from './auth';
-import { notSupported, snapshotSaveCommand } from './snapshot';
+import { notSupported, snapshotSaveCommand, snapshotStatusCommand, snapshotRestoreCommand } from './snapshot';
 
 export type Handler = (ctx: Context) => Promise<void>;
 
@@ -61,8 +61,8 @@ export const commands: Readonly<Record<string, Handler>> = {
   'role grant-permission': roleGrantPermissionCommand,
   'role revoke-permission': roleRevokePermissionCommand,
   'snapshot save': snapshotSaveCommand,
-  'snapshot status': notSupported('snapshot status', "reading etcd's bbolt snapshot files is not implemented"),
-  'snapshot restore': notSupported('snapshot restore', "writing etcd's bbolt data dirs is not implemented"),
+  'snapshot status': snapshotStatusCommand,
+  'snapshot restore': snapshotRestoreCommand,
   lock: notSupported('lock', 'the Lock service client is not wired yet'),
   elect: notSupported('elect', 'the Election service client is not wired yet'),
   'make-mirror': notSupported('make-mirror', 'not implemented'),

@@ -1,9 +1,11 @@
-// snapshot save (status/restore need etcd's bbolt format: see notSupported),
+// snapshot save|status|restore (keel's snapshot format, not etcd's bbolt file),
 // and the commands keelctl does not implement yet, which end clearly.
 import * as fs from 'node:fs';
 import type * as t from '../../client';
 import { Context, Exit, ExitError, errorText } from '../runtime';
 import { humanizeBytes, zapTime } from '../go-format';
+import { renderTable } from '../table';
+import { snapshotStatus, restoreSnapshot, type SnapshotStatus } from '../../server';
 import { waitForInterrupt } from './lease-watch';
 
 function info(ctx: Context, epochTs: boolean, caller: string, msg: string, fields: Record<string, string | number> = {}): void {
@@ -67,4 +69,38 @@ export async function snapshotSaveCommand(ctx: Context): Promise<void> {
 /** Commands keelctl accepts (flags, --help) but cannot run yet: a clear message, exit 4. */
 export function notSupported(what: string, why: string): (ctx: Context) => Promise<void> {
   return () => Promise.reject(new ExitError(Exit.badFeature, `${what} is not supported by keelctl yet (${why})`));
+}
+
+/** etcdctl snapshot status: hash, revision, total keys, total size (of keel's snapshot format). */
+export async function snapshotStatusCommand(ctx: Context): Promise<void> {
+  if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'snapshot status requires exactly one argument');
+  const file = ctx.args[0] ?? '';
+  let st: SnapshotStatus;
+  try {
+    st = await snapshotStatus(file);
+  } catch (e) {
+    throw new ExitError(Exit.error, errorText(e));
+  }
+  const hash = st.hash.toString(16);
+  const size = humanizeBytes(st.totalSize);
+  const format = ctx.str('write-out');
+  if (format === 'json') ctx.io.out(`{"hash":${st.hash},"revision":${st.revision},"totalKey":${st.totalKeys},"totalSize":${st.totalSize}}\n`);
+  else if (format === 'table') ctx.io.out(renderTable(['HASH', 'REVISION', 'TOTAL KEYS', 'TOTAL SIZE'], [[hash, String(st.revision), String(st.totalKeys), size]]));
+  else if (format === 'fields') ctx.io.out(`"Hash" : ${st.hash}\n"Revision" : ${st.revision}\n"Keys" : ${st.totalKeys}\n"Size" : ${st.totalSize}\n`);
+  else ctx.io.out(`${hash}, ${st.revision}, ${st.totalKeys}, ${size}\n`);
+}
+
+/** etcdctl snapshot restore: a new data dir (default <name>.keel) holding the snapshot's keys and revisions. */
+export async function snapshotRestoreCommand(ctx: Context): Promise<void> {
+  if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'snapshot restore requires exactly one argument');
+  const file = ctx.args[0] ?? '';
+  const name = ctx.str('name');
+  const dataDir = ctx.str('data-dir') === '' ? `${name}.keel` : ctx.str('data-dir');
+  info(ctx, true, 'snapshot/v3_snapshot.go:296', 'restoring snapshot', { path: file, 'data-dir': dataDir });
+  try {
+    const r = await restoreSnapshot(file, dataDir);
+    info(ctx, true, 'snapshot/v3_snapshot.go:309', 'restored snapshot', { path: file, 'data-dir': dataDir, keys: r.keys, revision: r.revision });
+  } catch (e) {
+    throw new ExitError(Exit.error, errorText(e));
+  }
 }
