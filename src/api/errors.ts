@@ -35,6 +35,8 @@ const table: Record<ErrorKind, GrpcErrorSpec> = {
   LearnerNotReady: { code: Status.FAILED_PRECONDITION, message: 'etcdserver: can only promote a learner member which is in sync with leader' },
   TooManyLearners: { code: Status.FAILED_PRECONDITION, message: 'etcdserver: too many learner members in cluster' },
   Unhealthy: { code: Status.UNAVAILABLE, message: 'etcdserver: unhealthy cluster' },
+  BadLeaderTransferee: { code: Status.FAILED_PRECONDITION, message: 'etcdserver: bad leader transferee' },
+  TimeoutLeaderTransfer: { code: Status.DEADLINE_EXCEEDED, message: 'etcdserver: request timed out, leader transfer took too long' },
 };
 
 export function grpcErrorSpec(kind: ErrorKind): GrpcErrorSpec {

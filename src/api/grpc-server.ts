@@ -2,7 +2,7 @@
 // listen-client-urls. Later issues add Watch, Lease, Cluster, Auth.
 import * as grpc from '@grpc/grpc-js';
 import { etcdService } from '../proto';
-import { AssertionError, limits } from '../util';
+import { AssertionError, EtcdError, limits } from '../util';
 import type { Member, Logger } from '../server';
 import { toServiceError } from './errors';
 import { kvHandlers } from './kv-service';
@@ -76,6 +76,10 @@ export function unary<Req, Res>(impl: UnaryImpl<Req, Res>, fatal: (e: unknown) =
       callback(tooBig);
       return;
     }
+    if (requiresLeader(call.metadata) && leaderCheck !== undefined && !leaderCheck()) {
+      callback(toServiceError(new EtcdError('NoLeader')));
+      return;
+    }
     let p: Promise<Res>;
     try {
       p = impl(call.request);
@@ -100,11 +104,19 @@ export interface ClientServerOptions {
   fatal: (e: unknown) => void;
 }
 
+/** etcd clients (kube-apiserver's watches among them) send hasleader=true to be refused rather than wait when there is no leader. */
+export function requiresLeader(md: grpc.Metadata): boolean {
+  return md.get('hasleader')[0] === 'true';
+}
+
+let leaderCheck: (() => boolean) | undefined;
+
 /** etcd's gRPC receive limit for this process (one member per process). */
 let receiveLimit = limits.requestBytesDefault + limits.grpcOverheadBytes;
 
 export function createClientServer(opts: ClientServerOptions): grpc.Server {
   receiveLimit = opts.member.config.maxRequestBytes + limits.grpcOverheadBytes;
+  leaderCheck = () => opts.member.hasLeader();
   const sized = (def: grpc.ServiceDefinition): grpc.ServiceDefinition => withRequestSize(def, receiveLimit);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': receiveLimit + limits.grpcReceiveSlackBytes,

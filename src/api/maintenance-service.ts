@@ -30,6 +30,10 @@ export function maintenanceHandlers(member: Member, fatal: (e: unknown) => void)
       const r = await member.hashKv(int64ToNumber(req.revision));
       return { header: headerOf(member, r.revision), hash: r.hash, compact_revision: r.compactRevision, hash_revision: r.hashRevision };
     }, fatal),
+    MoveLeader: unary(async (req: { targetID: string }) => {
+      await member.moveLeader(int64ToBigint(req.targetID));
+      return { header: headerOf(member, member.currentRevision()) };
+    }, fatal),
     Hash: unary(async () => {
       const r = await member.hash();
       return { header: headerOf(member, r.revision), hash: r.hash };

@@ -5,6 +5,9 @@ import { etcdService } from '../proto';
 import { EventType, type WatchOutput, type WatchFilter, type Event } from '../mvcc';
 import { int64ToNumber, kvToPb, type PbHeader } from './convert';
 import { headerOf } from './kv-service';
+import { requiresLeader } from './grpc-server';
+import { toServiceError } from './errors';
+import { EtcdError } from '../util';
 
 interface PbWatchCreateRequest {
   key: Buffer; range_end: Buffer; start_revision: string; progress_notify: boolean;
@@ -60,6 +63,10 @@ export function watchHandlers(member: Member, progressNotifyIntervalMs: number):
   member.startProgressNotify(progressNotifyIntervalMs);
   return {
     Watch: (call: grpc.ServerDuplexStream<PbWatchRequest, unknown>) => {
+      if (requiresLeader(call.metadata) && !member.hasLeader()) {
+        call.emit('error', toServiceError(new EtcdError('NoLeader')));
+        return;
+      }
       let stream: ReturnType<Member['newWatchStream']>;
       try {
         stream = member.newWatchStream({

@@ -27,7 +27,8 @@ const headerBytes = 9;
 
 /** Encodes a change as the data of a 'confChange' entry: type byte, 8-byte big-endian ID, context. */
 export function encodeConfChange(cc: ConfChange): Uint8Array {
-  assert(cc.nodeId > 0n && cc.nodeId < 1n << 64n, 'conf change node ID must be a non-zero uint64');
+  assert(cc.nodeId > 0n, 'conf change node ID must be non-zero');
+  assert(cc.nodeId < 1n << 64n, 'conf change node ID must fit in 64 bits');
   const out = new Uint8Array(headerBytes + cc.context.byteLength);
   out[0] = typeCodes.indexOf(cc.type);
   new DataView(out.buffer).setBigUint64(1, cc.nodeId);
@@ -62,7 +63,10 @@ export function makeConfState(voters: Iterable<bigint>, learners: Iterable<bigin
   const v = sortedIds(voters);
   const l = sortedIds(learners);
   for (const id of l) assert(!v.includes(id), 'a member cannot be both voter and learner');
-  for (const id of [...v, ...l]) assert(id > 0n && id < 1n << 64n, 'member IDs are non-zero uint64');
+  for (const id of [...v, ...l]) {
+    assert(id > 0n, 'member IDs are non-zero');
+    assert(id < 1n << 64n, 'member IDs fit in 64 bits');
+  }
   assert(v.length + l.length <= limits.raftMembersMax, 'too many members');
   return { voters: v, learners: l };
 }

@@ -54,7 +54,11 @@ export interface RaftConfig {
   readonly maxUncommittedEntriesSize?: number;
   /** Followers refuse proposals instead of forwarding them to the leader. */
   readonly disableProposalForwarding?: boolean;
-  /** Jitter for election timeouts and ReadIndex request IDs. */
+  /**
+   * Jitter for election timeouts, and the nonce that keeps ReadIndex request
+   * IDs unique across restarts: seed it differently on every process start
+   * (e.g. from crypto.randomBytes). Equal seeds replay equal runs (tests).
+   */
   readonly random: Random;
   /** Tests only: see RaftTestMutation. */
   readonly testMutation?: RaftTestMutation;

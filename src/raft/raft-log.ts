@@ -83,6 +83,7 @@ export class RaftLog {
     const first = ents[0];
     if (first === undefined) return this.lastIndex();
     assert(first.index - 1 >= this.committed, 'append would overwrite committed entries');
+    assert(Number.isSafeInteger(first.index + ents.length), 'log index must stay a safe integer');
     assert(first.index <= this.lastIndex() + 1, 'append leaves a gap in the log');
     this.unstable.truncateAndAppend(ents);
     this.onAppend(ents);

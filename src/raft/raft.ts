@@ -15,7 +15,7 @@ import { LeaderReads, RequesterReads } from './read-only';
 import { RaftLog } from './raft-log';
 import { ProgressTracker } from './tracker';
 import {
-  emptyBytes, entriesBytes, isEmptyHardState, isTransferContext, message, None, transferContext,
+  emptyBytes, entriesBytes, isEmptyHardState, isTransferContext, message, messageFrom, None, transferContext,
   type ConfState, type Entry, type EntryType, type HardState, type Message, type MessageType,
   type ReadState, type SoftState, type StateType,
 } from './types';
@@ -86,7 +86,7 @@ export class Raft {
     this.prs = new ProgressTracker(this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes);
     const { hardState, confState } = this.cfg.storage.initialState();
     const bootstrap = this.needsBootstrap(hardState, confState);
-    this.baseConf = bootstrap ? makeConfState([]) : this.initialConf(confState);
+    this.baseConf = bootstrap ? makeConfState([]) : this.initialConf(hardState, confState);
     if (!isEmptyHardState(hardState)) this.loadHardState(hardState);
     if (this.cfg.applied !== null) {
       if (this.cfg.applied > this.raftLog.committed) throw new RaftError('ConfigInvalid', `applied ${this.cfg.applied} is beyond commit ${this.raftLog.committed}`);
@@ -122,16 +122,20 @@ export class Raft {
     this.onCommitted();
   }
 
-  private initialConf(stored: ConfState): ConfState {
+  /** The configuration as of the storage's snapshot; entries after it are replayed by loadConfsFromLog. */
+  private initialConf(hs: HardState, stored: ConfState): ConfState {
     const given = this.cfg.peers.length + this.cfg.learners.length > 0;
-    const storedEmpty = stored.voters.length + stored.learners.length === 0;
-    if (storedEmpty) return makeConfState(this.cfg.peers, this.cfg.learners);
-    if (given) throw new RaftError('ConfigInvalid', 'peers/learners given but storage already holds a configuration');
+    if (given) {
+      // Only a brand-new member (empty storage) takes peers; see bootstrap().
+      const what = stored.voters.length + stored.learners.length > 0 ? 'a configuration' : isEmptyHardState(hs) ? 'entries' : 'a hard state';
+      throw new RaftError('ConfigInvalid', `peers/learners given but storage already holds ${what}: they are only for bootstrapping a new member`);
+    }
     return makeConfState(stored.voters, stored.learners);
   }
 
   private loadHardState(hs: HardState): void {
-    assert(Number.isSafeInteger(hs.term) && hs.term >= 0, 'hard state term must be a safe integer');
+    assert(Number.isSafeInteger(hs.term), 'hard state term must be a safe integer');
+    assert(hs.term >= 0, 'hard state term must not be negative');
     assert(hs.commit >= this.raftLog.committed, 'hard state commit is below the snapshot');
     assert(hs.commit <= this.raftLog.lastIndex(), 'hard state commit is beyond the last entry');
     this.term = hs.term;
@@ -242,7 +246,7 @@ export class Raft {
       this.droppedMessages++;
       return;
     }
-    this.msgs.push(message({ ...fields, from: fields.from ?? this.id, term }));
+    this.msgs.push(messageFrom(fields, fields.from ?? this.id, term));
   }
 
   // ---------------------------------------------------------------- transitions

@@ -173,8 +173,13 @@ export class RawNode {
     const rd = this.outstanding;
     assert(rd !== null, 'advance() without a Ready');
     const log = this.raft.raftLog;
-    const lastEntry = rd.entries[rd.entries.length - 1];
-    if (lastEntry !== undefined) log.stableTo(lastEntry.index, lastEntry.term);
+    // Entries replaced while the Ready was being written stay unstable; the prefix that survived is durable.
+    for (let i = rd.entries.length - 1; i >= 0; i--) {
+      const e = rd.entries[i] as Entry;
+      if (log.unstable.maybeTerm(e.index) !== e.term) continue;
+      log.stableTo(e.index, e.term);
+      break;
+    }
     if (rd.snapshot !== null) {
       log.stableSnapTo(rd.snapshot.metadata.index);
       if (rd.snapshot.metadata.index > log.applied) log.appliedTo(rd.snapshot.metadata.index);
@@ -225,11 +230,17 @@ function softStateEqual(a: SoftState, b: SoftState): boolean {
   return a.lead === b.lead && a.state === b.state;
 }
 
+function isIndex(v: number): boolean {
+  return Number.isSafeInteger(v) && v >= 0;
+}
+
 /** Why a message from the network cannot be stepped, or null. Bad input is refused, not asserted. */
 function malformation(m: Message): string | null {
-  for (const [name, v] of [['term', m.term], ['index', m.index], ['logTerm', m.logTerm], ['commit', m.commit], ['rejectHint', m.rejectHint]] as const) {
-    if (!Number.isSafeInteger(v) || v < 0) return `${name} must be a non-negative safe integer`;
-  }
+  if (!isIndex(m.term)) return 'term must be a non-negative safe integer';
+  if (!isIndex(m.index)) return 'index must be a non-negative safe integer';
+  if (!isIndex(m.logTerm)) return 'logTerm must be a non-negative safe integer';
+  if (!isIndex(m.commit)) return 'commit must be a non-negative safe integer';
+  if (!isIndex(m.rejectHint)) return 'rejectHint must be a non-negative safe integer';
   if (m.from <= 0n || m.from >= 1n << 64n) return 'from must be a non-zero uint64';
   if (m.type === 'MsgSnap' && m.snapshot === null) return 'MsgSnap without a snapshot';
   if (m.type === 'MsgProp' && m.entries.length === 0) return 'MsgProp without entries';

@@ -113,7 +113,9 @@ export class ProgressTracker {
     this.votes.clear();
   }
 
+  /** Records the first answer of a member; answers from non-members are not kept (bounded map). */
   recordVote(id: bigint, granted: boolean): void {
+    if (!this.progress.has(id)) return;
     if (!this.votes.has(id)) this.votes.set(id, granted);
   }
 

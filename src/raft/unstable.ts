@@ -70,7 +70,9 @@ export class Unstable {
 
   /** Entries [lo, hi), which must lie within the unstable range. */
   slice(lo: number, hi: number): Entry[] {
-    assert(lo >= this.offset && hi <= this.offset + this.entries.length && lo <= hi, 'unstable slice out of bounds');
+    assert(lo >= this.offset, 'unstable slice starts before the unstable entries');
+    assert(hi <= this.offset + this.entries.length, 'unstable slice ends after the unstable entries');
+    assert(lo <= hi, 'unstable slice needs lo ≤ hi');
     return this.entries.slice(lo - this.offset, hi - this.offset);
   }
 }

@@ -441,6 +441,26 @@ export class Member {
     return this.members.get(this.leader)?.clientUrls[0];
   }
 
+  /** etcd's MoveLeader: the leader hands leadership to `target` and waits until it has it. */
+  async moveLeader(target: bigint): Promise<void> {
+    this.checkRunning();
+    if (!this.isLeader) throw new EtcdError('NotLeader');
+    if (!this.members.has(target)) throw new EtcdError('BadLeaderTransferee');
+    if (target === this.memberId) return;
+    this.driver.node.transferLeader(target);
+    this.driver.kick();
+    const deadline = Date.now() + requestTimeoutMs(this.config);
+    while (this.leader !== target) {
+      if (Date.now() > deadline || this.stopped) throw new EtcdError('TimeoutLeaderTransfer');
+      await new Promise((r) => setTimeout(r, this.config.heartbeatMs));
+    }
+  }
+
+  /** For clients that ask for a leader (gRPC metadata hasleader=true). */
+  hasLeader(): boolean {
+    return this.leader !== 0n;
+  }
+
   /** The whole store as keel's snapshot format (Maintenance.Snapshot). */
   async snapshot(): Promise<{ size: number; chunks: AsyncGenerator<Buffer> }> {
     this.checkRunning();

@@ -140,9 +140,10 @@ export class DurableRaftStorage implements Storage {
     await this.db.close();
   }
 
+  /** Runs fn after every earlier call; calls made before close() still run, later ones are refused. */
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error(`raft log ${this.dir} is closed`));
     const run = this.tail.then(() => {
-      if (this.closed) throw new Error(`raft log ${this.dir} is closed`);
       if (this.failure !== null) throw new Error(`raft log ${this.dir} failed earlier: ${this.failure.message}`, { cause: this.failure });
       return fn();
     });

@@ -29,7 +29,9 @@ export type ErrorKind =
   | 'MemberNotLearner'
   | 'LearnerNotReady'
   | 'TooManyLearners'
-  | 'Unhealthy';
+  | 'Unhealthy'
+  | 'BadLeaderTransferee'
+  | 'TimeoutLeaderTransfer';
 
 export class EtcdError extends Error {
   override name = 'EtcdError';

@@ -48,7 +48,9 @@ export class SeededRandom implements Random {
   }
 
   intBelow(n: number): number {
-    assert(Number.isInteger(n) && n > 0 && n <= twoTo32, 'intBelow needs 0 < n ≤ 2^32');
+    assert(Number.isInteger(n), 'intBelow needs an integer bound');
+    assert(n > 0, 'intBelow needs a positive bound');
+    assert(n <= twoTo32, 'intBelow needs a bound ≤ 2^32');
     return Math.floor((this.u32() / twoTo32) * n);
   }
 

@@ -163,3 +163,20 @@ test('a SIGSTOPped leader serves no stale read after SIGCONT, and no lease expir
   assert.ok(Number(ttl.TTL) > 0, `the lease survived the pause (TTL ${ttl.TTL})`);
   lc.close();
 });
+
+test('etcdctl move-leader hands leadership to another member; a follower refuses', { skip, timeout: 120_000 }, async () => {
+  const members = await startCluster(3);
+  const { leader } = await leaderOf(members, 10_000);
+  const leaderId = (await status(leader))!.header.member_id;
+  const target = members.find((m) => m !== leader)!;
+  const targetHex = BigInt((await status(target))!.header.member_id).toString(16);
+  const r = etcdctl(leader.endpoint, 'move-leader', targetHex);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `Leadership transferred from ${BigInt(leaderId).toString(16)} to ${targetHex}\n`);
+  const now = await leaderOf(members, 10_000);
+  assert.equal(now.leader, target);
+  const refused = etcdctl(leader.endpoint, 'move-leader', BigInt(leaderId).toString(16));
+  assert.notEqual(refused.status, 0);
+  // etcdctl itself refuses to ask a member that is not the leader.
+  assert.match(refused.stderr, /no leader endpoint given at/);
+});
