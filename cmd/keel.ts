@@ -42,6 +42,7 @@ function configFrom(f: ParsedFlags): ServerConfig {
   cfg.electionTimeoutMs = Number(v('election-timeout'));
   cfg.preVote = v('pre-vote') === 'true';
   cfg.snapshotCount = Number(v('snapshot-count'));
+  cfg.snapshotCatchupEntries = Number(v('experimental-snapshot-catchup-entries'));
   cfg.maxRequestBytes = Number(v('max-request-bytes'));
   cfg.maxTxnOps = Number(v('max-txn-ops'));
   const quota = Number(v('quota-backend-bytes'));
@@ -138,7 +139,7 @@ async function main(): Promise<void> {
     log.warn('failed to verify flags', { error: (e as Error).message });
     process.exit(1);
   }
-  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'initial-cluster', 'initial-cluster-state', 'listen-peer-urls', 'heartbeat-interval', 'election-timeout', 'pre-vote', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
+  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'initial-cluster', 'initial-cluster-state', 'listen-peer-urls', 'heartbeat-interval', 'election-timeout', 'pre-vote', 'snapshot-count', 'experimental-snapshot-catchup-entries', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
   if (unsupported.length > 0) log.warn('flags accepted but not yet in effect in this keel version', { flags: unsupported });
   await run(cfg, log, durationMs(flags.values.get('experimental-watch-progress-notify-interval') ?? '10m0s'));
 }

@@ -268,6 +268,22 @@ export class WatchHub {
     this.answerDeferredProgress();
   }
 
+  /**
+   * The store was replaced (a raft snapshot from the leader): every watcher
+   * catches up from the new store's history from where it was.
+   */
+  resync(revision: number): void {
+    this.revision = revision;
+    for (const s of this.streams) {
+      for (const w of s.watchers.values()) {
+        if (!w.synced) continue;
+        w.synced = false;
+        this.unsynced.add(w);
+      }
+    }
+    this.kick();
+  }
+
   /** The durable revision moved without events (e.g. a compaction or an empty write). */
   advance(revision: number): void {
     if (revision <= this.revision) return;

@@ -18,6 +18,8 @@ export interface ServerConfig {
   electionTimeoutMs: number;
   preVote: boolean;
   snapshotCount: number;
+  /** etcd's --experimental-snapshot-catchup-entries: entries kept after a compaction for slow followers. */
+  snapshotCatchupEntries: number;
   /** For --initial-cluster-state existing: the cluster ID learned from a peer. */
   existingClusterId: bigint | undefined;
   /** etcd's --experimental-max-learners. */
@@ -42,6 +44,7 @@ export function defaultConfig(): ServerConfig {
     electionTimeoutMs: 1000,
     preVote: true,
     snapshotCount: 100_000,
+    snapshotCatchupEntries: 5000,
     existingClusterId: undefined,
     maxLearners: 1,
   };

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assert, AssertionError, EtcdError, limits, monotonicClock, SeededRandom, type Clock } from '../util';
 import { Lessor, LeaseIdGenerator, minLeaseTtlSeconds, type LeaseRecord } from '../lease';
-import { openLevelBackend, type Backend } from '../storage';
+import { openLevelBackend, dumpBackend, restoreBackend, type Backend } from '../storage';
 import {
   RawNode, decodeConfChange, isRaftError,
   type Entry, type Message, type ReadState, type Snapshot, type SoftState, type ConfChange,
@@ -104,7 +104,11 @@ function requestTimeoutMs(cfg: ServerConfig): number {
 }
 
 export class Member {
-  private readonly lessor: Lessor;
+  private lessor: Lessor;
+  private backend: Backend;
+  private store: MvccStore;
+  /** Index of the last raft snapshot taken or received (raft log compacted up to it, minus a catch-up tail). */
+  private snapshotIndex: number;
   private readonly ids: LeaseIdGenerator;
   private readonly revoking = new Set<bigint>();
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -136,8 +140,8 @@ export class Member {
   private constructor(
     readonly config: ServerConfig,
     private readonly log: Logger,
-    private readonly backend: Backend,
-    private readonly store: MvccStore,
+    backend: Backend,
+    store: MvccStore,
     private readonly raftLog: RaftLogStorage,
     readonly memberId: bigint,
     readonly clusterId: bigint,
@@ -145,20 +149,21 @@ export class Member {
     lessor: Lessor,
     appliedIndex: number,
     bootstrapPeers: bigint[],
+    private readonly clock: Clock,
   ) {
     this.lessor = lessor;
+    this.backend = backend;
+    this.store = store;
+    this.snapshotIndex = raftLog.snapshot().metadata.index;
     this.appliedIndex = appliedIndex;
     this.ids = new LeaseIdGenerator(memberId, Date.now());
     this.ready = new Promise((r) => { this.readyResolve = r; });
-    store.onEvents((events, revision) => {
-      this.trackLeaseAttachments(events);
-      this.pendingEvents.push([revision, events]);
-    });
+    this.listenForEvents(store);
     this.hub = new WatchHub(
       {
-        readHistory: (from, to, eventsMax) => readHistory(backend, from, to, eventsMax),
+        readHistory: (from, to, eventsMax) => readHistory(this.backend, from, to, eventsMax),
         kvAt: (key, revision) => this.kvAt(key, revision),
-        compactRevision: () => store.compactRevision(),
+        compactRevision: () => this.store.compactRevision(),
       },
       store.currentRevision(),
       fatal,
@@ -177,7 +182,7 @@ export class Member {
     });
     this.driver = new RaftDriver(node, raftLog, {
       appended: (entries) => this.onAppended(entries),
-      send: (msgs) => this.network?.send(msgs),
+      send: (msgs) => this.send(msgs),
       apply: (snap, entries) => this.applyCommitted(snap, entries),
       softState: (s) => this.onSoftState(s),
       readStates: (rs) => this.onReadStates(rs),
@@ -188,33 +193,28 @@ export class Member {
   static async open(config: ServerConfig, log: Logger, fatal: (e: unknown) => void, clock: Clock = monotonicClock): Promise<Member> {
     const memberDir = path.join(config.dataDir, 'member');
     fs.mkdirSync(memberDir, { recursive: true, mode: 0o700 });
+    finishRestore(memberDir);
     const backend = await openLevelBackend(path.join(memberDir, 'db'));
     let store: MvccStore | undefined;
     try {
       const lessor = new Lessor({ clock, minTtlSeconds: minLeaseTtlSeconds(config.electionTimeoutMs) });
       store = await MvccStore.open(backend, { leaseExists: (id) => lessor.has(id) });
-      for (const [, value] of await store.metaEntries(leaseMetaPrefix)) lessor.restore(decodeLeaseRecord(value));
-      const applied = await store.getMeta(consistentIndexMeta);
-      const appliedIndex = applied === undefined ? 0 : Number(applied.readBigUInt64BE(0));
+      const state = await loadState(store, lessor);
       const { identity, members, fresh } = await loadIdentity(store, config);
       const memberId = BigInt('0x' + identity.memberId);
-      const raftLog = await openRaftLog(path.join(memberDir, 'wal'), appliedIndex);
+      const raftLog = await openRaftLog(path.join(memberDir, 'wal'), state.appliedIndex);
+      if (raftLog.snapshot().metadata.index > state.appliedIndex) {
+        await raftLog.close();
+        throw new Error(`the raft log holds a snapshot at ${raftLog.snapshot().metadata.index} but the store was applied only to ${state.appliedIndex}: a restore from the leader's snapshot was interrupted; remove this member and add it again`);
+      }
       // Bootstrap peers only for a brand-new member of a new cluster; a joining member learns the configuration from the leader.
       const bootstrap = raftLog.isNew() && config.initialClusterState === 'new' ? members.map((m) => m.id) : [];
-      const m = new Member(config, log, backend, store, raftLog, memberId, BigInt('0x' + identity.clusterId), fatal, lessor, appliedIndex, bootstrap);
-      for (const [, v] of await store.metaEntries(alarmMetaPrefix)) {
-        const o = JSON.parse(v.toString('utf8')) as { memberId: string; alarm: AlarmType };
-        m.alarms.set(`${BigInt(o.memberId).toString(16)}/${o.alarm}`, { memberId: BigInt(o.memberId), alarm: o.alarm });
-      }
-      for (const [, v] of await store.metaEntries(memberMetaPrefix)) {
-        const info = decodeMember(v);
-        m.members.set(info.id, info);
-      }
+      const m = new Member(config, log, backend, store, raftLog, memberId, BigInt('0x' + identity.clusterId), fatal, lessor, state.appliedIndex, bootstrap, clock);
+      m.adoptState(state);
       // A joining member learns the membership from the log it receives; it starts knowing only the peers it was given.
       if (fresh) for (const info of members) m.members.set(info.id, info);
-      m.restoreLeases();
       m.dbSizeBytes = await backend.sizeBytes();
-      log.info('opened backend', { path: path.join(memberDir, 'db'), 'current-revision': store.currentRevision(), 'compact-revision': store.compactRevision(), 'consistent-index': appliedIndex });
+      log.info('opened backend', { path: path.join(memberDir, 'db'), 'current-revision': store.currentRevision(), 'compact-revision': store.compactRevision(), 'consistent-index': state.appliedIndex });
       return m;
     } catch (e) {
       if (store !== undefined) await store.close(); else await backend.close();
@@ -567,7 +567,7 @@ export class Member {
   // ---- apply ----
 
   private async applyCommitted(snapshot: Snapshot | null, entries: readonly Entry[]): Promise<void> {
-    if (snapshot !== null) throw new AssertionError('restoring from a raft snapshot is not supported yet');
+    if (snapshot !== null) await this.restoreFromSnapshot(snapshot);
     const outcomes: Array<[bigint, boolean, unknown]> = [];
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
@@ -596,6 +596,7 @@ export class Member {
     this.hub.advance(this.store.currentRevision());
     for (const [id, ok, value] of outcomes) this.settle(id, ok, value);
     this.releaseReads();
+    await this.maybeSnapshot();
     void this.refreshDbSize(false);
   }
 
@@ -696,14 +697,98 @@ export class Member {
     }
   }
 
-  private restoreLeases(): void {
+  private listenForEvents(store: MvccStore): void {
+    store.onEvents((events, revision) => {
+      this.trackLeaseAttachments(events);
+      this.pendingEvents.push([revision, events]);
+    });
+  }
+
+  /** Takes over what loadState read from a store: alarms, members, lease attachments. */
+  private adoptState(state: StoredState): void {
+    this.alarms.clear();
+    for (const a of state.alarms) this.alarms.set(`${a.memberId.toString(16)}/${a.alarm}`, a);
+    this.members.clear();
+    for (const info of state.members) this.members.set(info.id, info);
     for (const kv of this.store.liveKvs()) {
       if (kv.lease === 0n) continue;
       if (this.lessor.has(kv.lease)) this.lessor.attach(kv.lease, kv.key);
       else this.log.warn('key attached to a lease that does not exist; leaving it unattached', { key: kv.key.toString(), lease: kv.lease });
     }
-    this.expiryTimer = setInterval(() => this.revokeExpired(), leaseExpiryPassMs);
-    this.expiryTimer.unref();
+    if (this.expiryTimer === undefined) {
+      this.expiryTimer = setInterval(() => this.revokeExpired(), leaseExpiryPassMs);
+      this.expiryTimer.unref();
+    }
+  }
+
+  // ---- raft snapshots ----
+
+  /** Sends raft's messages; a MsgSnap first gets the whole store attached (raft's snapshot carries only its metadata). */
+  private send(messages: readonly Message[]): void {
+    const plain = messages.filter((m) => m.type !== 'MsgSnap');
+    if (plain.length > 0) this.network?.send(plain);
+    for (const m of messages) {
+      if (m.type !== 'MsgSnap' || m.snapshot === null) continue;
+      const snap = m.snapshot;
+      void collect(dumpBackend(this.backend)).then(
+        (data) => this.network?.send([{ ...m, snapshot: { ...snap, data } }]),
+        (e: unknown) => {
+          this.log.warn('failed to prepare a snapshot for a follower', { 'remote-peer-id': idToHex(m.to), error: e });
+          this.reportSnapshot(m.to, false);
+        },
+      );
+    }
+  }
+
+  /**
+   * Every --snapshot-count applied entries, the raft log is compacted (keeping
+   * --experimental-snapshot-catchup-entries for followers that are a little
+   * behind); the store itself is the snapshot, so the raft snapshot holds none.
+   */
+  private async maybeSnapshot(): Promise<void> {
+    if (this.appliedIndex - this.snapshotIndex < this.config.snapshotCount) return;
+    // Right after a restore the store can be ahead of the entries this log holds.
+    if (this.appliedIndex > this.raftLog.lastIndex()) return;
+    const confState = this.driver.node.status().confState;
+    await this.raftLog.createSnapshotAndCompact(this.appliedIndex, confState, new Uint8Array(0), this.config.snapshotCatchupEntries);
+    this.log.info('compacted raft log', { 'snapshot-index': this.appliedIndex, 'kept-entries': this.config.snapshotCatchupEntries });
+    this.snapshotIndex = this.appliedIndex;
+  }
+
+  /**
+   * Replaces the store with the leader's (received with a MsgSnap): written
+   * into a fresh directory, then swapped in; this member keeps its identity.
+   */
+  private async restoreFromSnapshot(snapshot: Snapshot): Promise<void> {
+    if (snapshot.metadata.index <= this.appliedIndex) return;
+    assert(snapshot.data.byteLength > 0, 'a snapshot from the leader carries the store');
+    const memberDir = path.join(this.config.dataDir, 'member');
+    const restoring = path.join(memberDir, 'db.restoring');
+    fs.rmSync(restoring, { recursive: true, force: true });
+    const identity = await this.store.getMeta(identityMeta);
+    assert(identity !== undefined, 'a running member has its identity');
+    const fresh = await openLevelBackend(restoring);
+    await restoreBackend(fresh, (async function* () { yield snapshot.data; })());
+    const staged = await MvccStore.open(fresh, { leaseExists: () => true });
+    await staged.commit([[identityMeta, identity]]);
+    await staged.close();
+    await this.store.close();
+    fs.renameSync(path.join(memberDir, 'db'), path.join(memberDir, 'db.old'));
+    fs.renameSync(restoring, path.join(memberDir, 'db'));
+    fs.rmSync(path.join(memberDir, 'db.old'), { recursive: true, force: true });
+    const lessor = new Lessor({ clock: this.clock, minTtlSeconds: minLeaseTtlSeconds(this.config.electionTimeoutMs) });
+    this.backend = await openLevelBackend(path.join(memberDir, 'db'));
+    this.store = await MvccStore.open(this.backend, { leaseExists: (id) => lessor.has(id) });
+    this.lessor = lessor;
+    this.listenForEvents(this.store);
+    const state = await loadState(this.store, lessor);
+    this.adoptState(state);
+    if (this.isLeader) lessor.promote(this.config.electionTimeoutMs);
+    this.appliedIndex = state.appliedIndex;
+    this.snapshotIndex = snapshot.metadata.index;
+    this.hub.resync(this.store.currentRevision());
+    for (const m of this.members.values()) if (m.id !== this.memberId) this.network?.addPeer(m.id, m.peerUrls);
+    this.log.info('restored store from the leader\'s snapshot', { 'snapshot-index': snapshot.metadata.index, 'applied-index': this.appliedIndex, revision: this.store.currentRevision() });
   }
 
   private revokeExpired(): void {
@@ -852,6 +937,36 @@ export class Member {
       this.log.warn('failed to measure backend size', { error: e });
     }
   }
+}
+
+interface StoredState { appliedIndex: number; alarms: AlarmMember[]; members: MemberInfo[] }
+
+/** Reads the member state kept in a store's meta (and fills the lessor with its leases). */
+async function loadState(store: MvccStore, lessor: Lessor): Promise<StoredState> {
+  for (const [, value] of await store.metaEntries(leaseMetaPrefix)) lessor.restore(decodeLeaseRecord(value));
+  const applied = await store.getMeta(consistentIndexMeta);
+  const alarms = (await store.metaEntries(alarmMetaPrefix)).map(([, v]) => {
+    const o = JSON.parse(v.toString('utf8')) as { memberId: string; alarm: AlarmType };
+    return { memberId: BigInt(o.memberId), alarm: o.alarm };
+  });
+  const members = (await store.metaEntries(memberMetaPrefix)).map(([, v]) => decodeMember(v));
+  return { appliedIndex: applied === undefined ? 0 : Number(applied.readBigUInt64BE(0)), alarms, members };
+}
+
+/** A restore interrupted by a crash: finish the swap, or drop the half-written copy (the leader sends it again). */
+function finishRestore(memberDir: string): void {
+  const db = path.join(memberDir, 'db');
+  const restoring = path.join(memberDir, 'db.restoring');
+  const old = path.join(memberDir, 'db.old');
+  if (!fs.existsSync(db) && fs.existsSync(old)) fs.renameSync(fs.existsSync(restoring) ? restoring : old, db);
+  fs.rmSync(restoring, { recursive: true, force: true });
+  fs.rmSync(old, { recursive: true, force: true });
+}
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(c);
+  return Buffer.concat(parts);
 }
 
 function txnHasPut(r: TxnRequest): boolean {
