@@ -30,6 +30,10 @@ export function maintenanceHandlers(member: Member, fatal: (e: unknown) => void)
       const r = await member.hashKv(int64ToNumber(req.revision));
       return { header: headerOf(member, r.revision), hash: r.hash, compact_revision: r.compactRevision, hash_revision: r.hashRevision };
     }, fatal),
+    Defragment: unary(async () => {
+      await member.defragment();
+      return { header: headerOf(member, member.currentRevision()) };
+    }, fatal),
     MoveLeader: unary(async (req: { targetID: string }) => {
       await member.moveLeader(int64ToBigint(req.targetID));
       return { header: headerOf(member, member.currentRevision()) };

@@ -456,6 +456,14 @@ export class Member {
     }
   }
 
+  /** etcd's Defragment: this member's files rewritten without deleted data. */
+  async defragment(): Promise<void> {
+    this.checkRunning();
+    await this.store.compactionSettled();
+    await this.backend.defragment();
+    await this.refreshDbSize(true);
+  }
+
   /** For clients that ask for a leader (gRPC metadata hasleader=true). */
   hasLeader(): boolean {
     return this.leader !== 0n;

@@ -23,5 +23,7 @@ export interface Backend {
   write(ops: BatchOp[], options: { sync: boolean }): Promise<void>;
   /** Bytes on disk (files in the data dir) or held in memory. */
   sizeBytes(): Promise<number>;
+  /** Rewrites the files to drop deleted data (etcd's defragment; LevelDB's full compaction). */
+  defragment(): Promise<void>;
   close(): Promise<void>;
 }

@@ -66,6 +66,10 @@ class MemoryBackend implements Backend {
     return this.heldBytes;
   }
 
+  async defragment(): Promise<void> {
+    // Nothing to reclaim: deleted entries are gone from memory at once.
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }
