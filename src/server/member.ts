@@ -150,6 +150,7 @@ export class Member {
     appliedIndex: number,
     bootstrapPeers: bigint[],
     private readonly clock: Clock,
+    raftApplied: number,
   ) {
     this.lessor = lessor;
     this.backend = backend;
@@ -175,7 +176,7 @@ export class Member {
       electionTicks,
       heartbeatTicks: 1,
       storage: raftLog,
-      applied: appliedIndex,
+      applied: raftApplied,
       preVote: config.preVote,
       checkQuorum: true,
       random: new SeededRandom(Number(memberId & 0xffffffffn) ^ Date.now()),
@@ -183,7 +184,8 @@ export class Member {
     this.driver = new RaftDriver(node, raftLog, {
       appended: (entries) => this.onAppended(entries),
       send: (msgs) => this.send(msgs),
-      apply: (snap, entries) => this.applyCommitted(snap, entries),
+      restore: (snap) => this.restoreFromSnapshot(snap),
+      apply: (entries) => this.applyCommitted(entries),
       softState: (s) => this.onSoftState(s),
       readStates: (rs) => this.onReadStates(rs),
       fatal,
@@ -203,13 +205,12 @@ export class Member {
       const { identity, members, fresh } = await loadIdentity(store, config);
       const memberId = BigInt('0x' + identity.memberId);
       const raftLog = await openRaftLog(path.join(memberDir, 'wal'), state.appliedIndex);
-      if (raftLog.snapshot().metadata.index > state.appliedIndex) {
-        await raftLog.close();
-        throw new Error(`the raft log holds a snapshot at ${raftLog.snapshot().metadata.index} but the store was applied only to ${state.appliedIndex}: a restore from the leader's snapshot was interrupted; remove this member and add it again`);
-      }
+      // The store can be ahead of the log (a crash right after restoring a leader's snapshot): raft
+      // resumes from what the log holds and the entries the store already has are skipped on apply.
+      const raftApplied = Math.min(state.appliedIndex, Math.max(raftLog.lastIndex(), raftLog.snapshot().metadata.index));
       // Bootstrap peers only for a brand-new member of a new cluster; a joining member learns the configuration from the leader.
       const bootstrap = raftLog.isNew() && config.initialClusterState === 'new' ? members.map((m) => m.id) : [];
-      const m = new Member(config, log, backend, store, raftLog, memberId, BigInt('0x' + identity.clusterId), fatal, lessor, state.appliedIndex, bootstrap, clock);
+      const m = new Member(config, log, backend, store, raftLog, memberId, BigInt('0x' + identity.clusterId), fatal, lessor, state.appliedIndex, bootstrap, clock, raftApplied);
       m.adoptState(state);
       // A joining member learns the membership from the log it receives; it starts knowing only the peers it was given.
       if (fresh) for (const info of members) m.members.set(info.id, info);
@@ -574,8 +575,7 @@ export class Member {
 
   // ---- apply ----
 
-  private async applyCommitted(snapshot: Snapshot | null, entries: readonly Entry[]): Promise<void> {
-    if (snapshot !== null) await this.restoreFromSnapshot(snapshot);
+  private async applyCommitted(entries: readonly Entry[]): Promise<void> {
     const outcomes: Array<[bigint, boolean, unknown]> = [];
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
@@ -699,9 +699,16 @@ export class Member {
   }
 
   private trackLeaseAttachments(events: Event[]): void {
+    // An event's prevKv is the key before the whole txn, so a key changed twice
+    // in one txn (put, then deleted through a "\0" range end) is tracked here.
+    const leaseNow = new Map<string, bigint>();
     for (const ev of events) {
-      if (ev.prevKv !== undefined && ev.prevKv.lease !== 0n) this.lessor.detach(ev.prevKv.lease, ev.prevKv.key);
-      if (ev.type === EventType.Put && ev.kv.lease !== 0n) this.lessor.attach(ev.kv.lease, ev.kv.key);
+      const key = ev.kv.key.toString('latin1');
+      const before = leaseNow.get(key) ?? ev.prevKv?.lease ?? 0n;
+      if (before !== 0n) this.lessor.detach(before, ev.kv.key);
+      const after = ev.type === EventType.Put ? ev.kv.lease : 0n;
+      if (after !== 0n) this.lessor.attach(after, ev.kv.key);
+      leaseNow.set(key, after);
     }
   }
 

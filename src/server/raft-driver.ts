@@ -11,8 +11,10 @@ export interface RaftDriverHooks {
   /** Entries just made durable (before this Ready's messages leave). */
   appended(entries: readonly Entry[]): void;
   send(messages: readonly Message[]): void;
-  /** Applies committed entries in order (a received snapshot first, if any). */
-  apply(snapshot: Snapshot | null, entries: readonly Entry[]): Promise<void>;
+  /** Replaces the application state with a received snapshot (before the snapshot is persisted in the log). */
+  restore(snapshot: Snapshot): Promise<void>;
+  /** Applies committed entries in order. */
+  apply(entries: readonly Entry[]): Promise<void>;
   softState(s: SoftState): void;
   readStates(rs: readonly ReadState[]): void;
   fatal(e: unknown): void;
@@ -72,11 +74,16 @@ export class RaftDriver {
   private async loop(): Promise<void> {
     while (!this.stopped && this.node.hasReady()) {
       const rd: Ready = this.node.ready();
-      if (rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null) await this.log.save(rd.hardState, rd.entries, rd.snapshot);
+      // The store is the snapshot's content: restore it first, then log only the
+      // metadata. A crash in between leaves the store ahead of the log, which the
+      // next start handles (entries it already has are skipped).
+      if (rd.snapshot !== null) await this.hooks.restore(rd.snapshot);
+      const snapshot = rd.snapshot === null ? null : { metadata: rd.snapshot.metadata, data: new Uint8Array(0) };
+      if (rd.hardState !== null || rd.entries.length > 0 || snapshot !== null) await this.log.save(rd.hardState, rd.entries, snapshot);
       if (rd.entries.length > 0) this.hooks.appended(rd.entries);
       if (rd.softState !== null) this.hooks.softState(rd.softState);
       if (rd.messages.length > 0) this.hooks.send(rd.messages);
-      if (rd.snapshot !== null || rd.committedEntries.length > 0) await this.hooks.apply(rd.snapshot, rd.committedEntries);
+      if (rd.committedEntries.length > 0) await this.hooks.apply(rd.committedEntries);
       if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
       this.node.advance();
     }

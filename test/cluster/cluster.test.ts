@@ -26,10 +26,19 @@ async function startCluster(n: number, extra: string[] = []): Promise<ServerProc
 interface Status { header: { member_id: string; revision: string }; leader: string; raftTerm: string; raftIndex: string; raftAppliedIndex: string }
 
 async function status(m: ServerProcess): Promise<Status | undefined> {
-  const c = new EtcdClient(m.endpoint, { deadlineMs: 1000 });
+  const c = new EtcdClient(m.endpoint, { deadlineMs: 3000 });
   const r = await c.call<Status>('Maintenance', 'Status', {});
   c.close();
   return r.ok ? r.value : undefined;
+}
+
+/** A member's ID, asking until it answers (a loaded machine can be slow to). */
+async function idOf(m: ServerProcess): Promise<string> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const s = await status(m);
+    if (s !== undefined) return s.header.member_id;
+  }
+  throw new Error(`${m.name} never answered Status`);
 }
 
 async function leaderOf(members: ServerProcess[], timeoutMs: number, notId?: string): Promise<{ leader: ServerProcess; afterMs: number }> {
@@ -109,7 +118,7 @@ test('kill -9 of the leader under write load: a new leader within 3 election tim
   };
   const writers = Array.from({ length: 6 }, (_, w) => writer(w));
   for (let waited = 0; acked.size < 200 && waited < 30_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-  const oldId = (await status(leader))!.header.member_id;
+  const oldId = await idOf(leader);
   await leader.kill9();
   const survivors = members.filter((m) => m !== leader);
   const { afterMs } = await leaderOf(survivors, 20_000, oldId);
@@ -144,7 +153,7 @@ test('a SIGSTOPped leader serves no stale read after SIGCONT, and no lease expir
   const lc = new EtcdClient(leader.endpoint, { deadlineMs: 15_000 });
   const lease = must(await lc.leaseGrant({ TTL: 10, ID: 0 }));
   must(await lc.put({ key: b('k'), value: b('old'), lease: lease.ID }));
-  const oldId = (await status(leader))!.header.member_id;
+  const oldId = await idOf(leader);
   process.kill(leader.pid as number, 'SIGSTOP');
   try {
     const others = members.filter((m) => m !== leader);
@@ -167,9 +176,9 @@ test('a SIGSTOPped leader serves no stale read after SIGCONT, and no lease expir
 test('etcdctl move-leader hands leadership to another member; a follower refuses', { skip, timeout: 120_000 }, async () => {
   const members = await startCluster(3);
   const { leader } = await leaderOf(members, 10_000);
-  const leaderId = (await status(leader))!.header.member_id;
+  const leaderId = await idOf(leader);
   const target = members.find((m) => m !== leader)!;
-  const targetHex = BigInt((await status(target))!.header.member_id).toString(16);
+  const targetHex = BigInt(await idOf(target)).toString(16);
   const r = etcdctl(leader.endpoint, 'move-leader', targetHex);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, `Leadership transferred from ${BigInt(leaderId).toString(16)} to ${targetHex}\n`);
