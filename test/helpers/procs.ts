@@ -394,7 +394,7 @@ export class ServerProcess {
     this.exitInfo = undefined;
     const child = spawn(file, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...(this.opts.env ?? {}) },
+      env: { ...inheritedEnv(), ...(this.opts.env ?? {}) },
     });
     this.child = child;
     this.exited = new Promise((resolve) => {
@@ -544,6 +544,18 @@ export class ServerProcess {
 }
 
 let nameCounter = 0;
+
+/**
+ * The test process's environment minus ETCD_* and ETCDCTL_* (both servers read
+ * ETCD_* as flags; ETCD_BIN and friends configure this harness, not them).
+ */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('ETCD_') && !k.startsWith('ETCDCTL_')) env[k] = v;
+  }
+  return env;
+}
 
 function tail(text: string, chars: number): string {
   return text.length <= chars ? text : `…${text.slice(-chars)}`;
