@@ -34,6 +34,8 @@ export class DurableRaftStorage implements Storage {
   /** A failed disk write: the log on disk may be behind what raft was told, so every later call fails. */
   private failure: Error | null = null;
   private closed = false;
+  /** Calls waiting for their turn. */
+  private pending = 0;
   /** Whether the format marker is on disk (it goes with the first batch of a new log). */
   private formatWritten: boolean;
 
@@ -143,7 +145,10 @@ export class DurableRaftStorage implements Storage {
   /** Runs fn after every earlier call; calls made before close() still run, later ones are refused. */
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`raft log ${this.dir} is closed`));
+    assert(this.pending < limits.raftLogPendingWritesMax, 'too many raft log writes queued: the caller does not await them');
+    this.pending++;
     const run = this.tail.then(() => {
+      this.pending--;
       if (this.failure !== null) throw new Error(`raft log ${this.dir} failed earlier: ${this.failure.message}`, { cause: this.failure });
       return fn();
     });
@@ -273,6 +278,7 @@ async function load(db: Db): Promise<Loaded | null> {
     any = true;
     const kind = key[0];
     if (kind === prefixEntry) {
+      if (entries.length >= limits.raftMemoryStorageEntriesMax) throw new Error(`more than ${limits.raftMemoryStorageEntriesMax} entries: too many to load (was the log never compacted?)`);
       entries.push(decodeEntry(entryKeyIndex(key), value));
       continue;
     }

@@ -74,11 +74,16 @@ export async function* dumpBackend(backend: Backend): AsyncGenerator<Buffer, voi
 
 /** Counts and checks a snapshot without restoring it. Throws SnapshotFileError on a truncated or corrupt stream. */
 export async function inspectSnapshot(chunks: AsyncIterable<Buffer | Uint8Array>): Promise<SnapshotSummary> {
-  const reader = await SnapshotReader.start(chunks);
-  while ((await reader.next()) !== null) {
-    // Every record is checked as it is read; the trailer check ends the loop.
+  const src = new ByteSource(chunks);
+  try {
+    const reader = await SnapshotReader.start(src);
+    while ((await reader.next()) !== null) {
+      // Every record is checked as it is read; the trailer check ends the loop.
+    }
+    return reader.summary();
+  } finally {
+    await src.close();
   }
-  return reader.summary();
 }
 
 /**
@@ -91,9 +96,10 @@ export async function inspectSnapshot(chunks: AsyncIterable<Buffer | Uint8Array>
  */
 export async function restoreBackend(backend: Backend, chunks: AsyncIterable<Buffer | Uint8Array>): Promise<{ keys: number }> {
   for await (const _ of backend.iterate({ limit: 1 })) throw new Error('snapshot restore needs an empty backend');
-  const reader = await SnapshotReader.start(chunks);
+  const src = new ByteSource(chunks);
   let wrote = false;
   try {
+    const reader = await SnapshotReader.start(src);
     let batch: BatchOp[] = [];
     let batchBytes = 0;
     for (;;) {
@@ -115,6 +121,8 @@ export async function restoreBackend(backend: Backend, chunks: AsyncIterable<Buf
   } catch (e) {
     if (wrote) await clearBackend(backend).catch(() => undefined);
     throw e;
+  } finally {
+    await src.close();
   }
 }
 
@@ -262,6 +270,11 @@ class ByteSource {
     return this.hash.digest('hex');
   }
 
+  /** Lets the source go (closes a file stream left unread after an error). */
+  async close(): Promise<void> {
+    await this.it.return?.();
+  }
+
   async atEnd(): Promise<boolean> {
     return !(await this.need(1));
   }
@@ -287,8 +300,7 @@ class SnapshotReader {
 
   private constructor(private readonly src: ByteSource) {}
 
-  static async start(chunks: AsyncIterable<Buffer | Uint8Array>): Promise<SnapshotReader> {
-    const src = new ByteSource(chunks);
+  static async start(src: ByteSource): Promise<SnapshotReader> {
     if (!(await src.need(headerBytes))) {
       if (src.position() === 0 && (await src.atEnd())) throw truncated('it is empty');
       throw truncated('the header is incomplete');

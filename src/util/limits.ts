@@ -40,7 +40,7 @@ export const raftMessagesPerReadyMax = 65_536;
 export const raftUnstableEntriesMax = 4_194_304;
 /** Entries in one proposal batch. */
 export const raftProposalEntriesMax = 65_536;
-/** Configuration-change entries above the commit index that a raft node tracks. */
+/** Configuration-change entries above the applied index that a raft node tracks. */
 export const raftPendingConfChangesMax = 4096;
 /** ReadIndex requests pending at a leader (awaiting a heartbeat quorum) or at a requester (awaiting an answer). */
 export const raftReadIndexPendingMax = 65_536;
@@ -142,3 +142,5 @@ export const snapshotRestoreBatchBytes = 4 * 1024 * 1024;
 export const snapshotRestoreBatchKeysMax = 10_000;
 /** Keepalives a follower has forwarded to the leader and not yet seen answered. */
 export const forwardedKeepAlivesMax = 10_000;
+/** Raft log writes (save / createSnapshotAndCompact) queued behind the one in progress; the server awaits each Ready's, so a few at most. */
+export const raftLogPendingWritesMax = 1024;

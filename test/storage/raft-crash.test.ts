@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DurableRaftStorage } from '../../src/storage';
@@ -22,8 +22,9 @@ interface Round {
 }
 
 function runAndKill(dir: string, seed: number, killAfterMs: number): Promise<Round> {
+  const tracePath = `${dir}.trace`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [childScript, dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [childScript, dir, String(seed), tracePath], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let stderr = '';
     let timer: NodeJS.Timeout | undefined;
@@ -31,7 +32,7 @@ function runAndKill(dir: string, seed: number, killAfterMs: number): Promise<Rou
     child.stdout.on('data', (s: string) => {
       out += s;
       // The clock starts once the child has opened the log, so every round gets writes in.
-      if (timer === undefined && out.includes('\n')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      if (timer === undefined && out.includes('ready\n')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => (stderr += s));
@@ -40,8 +41,13 @@ function runAndKill(dir: string, seed: number, killAfterMs: number): Promise<Rou
     child.on('close', (code, signal) => {
       clearTimeout(guard);
       if (timer !== undefined) clearTimeout(timer);
-      // A line cut by the kill is not a line.
-      const lines = out.split('\n').slice(0, -1);
+      let lines: string[] = [];
+      try {
+        // A line cut by the kill is not a line.
+        lines = readFileSync(tracePath, 'utf8').split('\n').slice(0, -1);
+      } catch {
+        // No trace: the child died before opening it; the assertions below say so.
+      }
       resolve({ lines, stderr, signal, code });
     });
   });
@@ -85,5 +91,6 @@ test('a raft log killed -9 mid-write reopens as the last acknowledged state or t
     assert.ok(writes > 0, 'the children acknowledged writes');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.trace`, { force: true });
   }
 });

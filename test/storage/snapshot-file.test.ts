@@ -171,6 +171,7 @@ function syntheticBackend(totalBytes: number): Backend {
     },
     write: async () => undefined,
     sizeBytes: async () => totalBytes,
+    defragment: async () => undefined,
     close: async () => undefined,
   };
 }
