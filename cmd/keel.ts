@@ -1,7 +1,7 @@
 // keel: the server. Reads argv, ETCD_* variables and signals, then runs one member.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Member, createLogger, defaultConfig, etcdVersion, clusterVersion, type ServerConfig, type Logger, type LogLevel, type PeerNetwork, parseInitialCluster } from '../src/server';
+import { Member, createLogger, defaultConfig, etcdVersion, clusterVersion, type ServerConfig, type Logger, type LogLevel, type PeerNetwork, parseInitialCluster, parseRetention } from '../src/server';
 import { createClientServer, listen } from '../src/api';
 import { Transport, probeClusterId } from '../src/transport';
 import { limits } from '../src/util';
@@ -42,6 +42,9 @@ function configFrom(f: ParsedFlags): ServerConfig {
   cfg.electionTimeoutMs = Number(v('election-timeout'));
   cfg.preVote = v('pre-vote') === 'true';
   cfg.snapshotCount = Number(v('snapshot-count'));
+  const mode = v('auto-compaction-mode');
+  if (mode !== 'periodic' && mode !== 'revision') throw new FlagError(`unknown auto-compaction-mode ${JSON.stringify(mode)}`);
+  cfg.autoCompaction = { mode, retention: parseRetention(mode, v('auto-compaction-retention'), durationMs) };
   cfg.snapshotCatchupEntries = Number(v('experimental-snapshot-catchup-entries'));
   cfg.maxRequestBytes = Number(v('max-request-bytes'));
   cfg.maxTxnOps = Number(v('max-txn-ops'));
@@ -139,7 +142,7 @@ async function main(): Promise<void> {
     log.warn('failed to verify flags', { error: (e as Error).message });
     process.exit(1);
   }
-  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'initial-cluster', 'initial-cluster-state', 'listen-peer-urls', 'heartbeat-interval', 'election-timeout', 'pre-vote', 'snapshot-count', 'experimental-snapshot-catchup-entries', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
+  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'initial-cluster', 'initial-cluster-state', 'listen-peer-urls', 'heartbeat-interval', 'election-timeout', 'pre-vote', 'snapshot-count', 'experimental-snapshot-catchup-entries', 'auto-compaction-mode', 'auto-compaction-retention', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
   if (unsupported.length > 0) log.warn('flags accepted but not yet in effect in this keel version', { flags: unsupported });
   await run(cfg, log, durationMs(flags.values.get('experimental-watch-progress-notify-interval') ?? '10m0s'));
 }

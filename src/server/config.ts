@@ -1,4 +1,5 @@
 import { limits } from '../util';
+import type { AutoCompactionConfig } from './compactor';
 
 export interface ServerConfig {
   name: string;
@@ -22,6 +23,8 @@ export interface ServerConfig {
   snapshotCatchupEntries: number;
   /** For --initial-cluster-state existing: the cluster ID learned from a peer. */
   existingClusterId: bigint | undefined;
+  /** etcd's --auto-compaction-mode and --auto-compaction-retention (parsed). */
+  autoCompaction: AutoCompactionConfig;
   /** etcd's --experimental-max-learners. */
   maxLearners: number;
 }
@@ -47,5 +50,6 @@ export function defaultConfig(): ServerConfig {
     snapshotCatchupEntries: 5000,
     existingClusterId: undefined,
     maxLearners: 1,
+    autoCompaction: { mode: 'periodic', retention: 0 },
   };
 }

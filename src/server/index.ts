@@ -4,3 +4,4 @@ export { type ServerConfig, defaultConfig } from './config';
 export { createLogger, silentLogger, type Logger, type LogLevel, type LogFields } from './log';
 export { memberIdOf, clusterIdOf, idToHex } from './ids';
 export { spoolSnapshot, snapshotStatus, restoreSnapshot, type SnapshotStatus } from './snapshot';
+export { parseRetention, type AutoCompactionMode } from './compactor';

@@ -27,6 +27,7 @@ import { encodeRequest, decodeRequest, type Op } from './requests';
 import { bootstrapMembers, parseInitialCluster, encodeMember, decodeMember, memberMetaName, memberMetaPrefix, type MemberInfo } from './membership';
 import { openRaftLog, type RaftLogStorage } from './raft-log';
 import { spoolSnapshot } from './snapshot';
+import { AutoCompactor } from './compactor';
 
 /** The etcd version keel reports: kube-apiserver enables watch progress features from 3.5.13 on. */
 export const etcdVersion = '3.5.16';
@@ -112,6 +113,7 @@ export class Member {
   private readonly ids: LeaseIdGenerator;
   private readonly revoking = new Set<bigint>();
   private expiryTimer: NodeJS.Timeout | undefined;
+  private compactionTimer: NodeJS.Timeout | undefined;
   /** Meta records (leases, alarms, members) to write with the next commit; undefined deletes. */
   private pendingMeta: Array<[string, Buffer | undefined]> = [];
   /** Events applied but not yet committed to the backend, by revision. */
@@ -228,6 +230,7 @@ export class Member {
     this.network = network;
     for (const m of this.members.values()) if (m.id !== this.memberId) network?.addPeer(m.id, m.peerUrls);
     this.driver.start();
+    this.startAutoCompaction();
     // A lone voter need not wait an election timeout (etcd fast-forwards its ticks).
     if (this.driver.node.status().confState.voters.length === 1 && this.driver.node.status().confState.voters[0] === this.memberId) this.driver.node.campaign();
     this.driver.kick();
@@ -501,6 +504,7 @@ export class Member {
     if (this.stopped) return;
     this.stopped = true;
     if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
+    if (this.compactionTimer !== undefined) clearInterval(this.compactionTimer);
     this.driver.stop();
     this.hub.stop();
     for (const [id, w] of this.waiters) {
@@ -734,6 +738,25 @@ export class Member {
       this.expiryTimer = setInterval(() => this.revokeExpired(), leaseExpiryPassMs);
       this.expiryTimer.unref();
     }
+  }
+
+  // ---- auto-compaction ----
+
+  private startAutoCompaction(): void {
+    const compactor = new AutoCompactor(this.config.autoCompaction, this.clock);
+    if (!compactor.enabled) return;
+    const mode = this.config.autoCompaction.mode;
+    this.compactionTimer = setInterval(() => {
+      // Every member samples (a new leader knows the history); only the leader compacts.
+      const target = compactor.tick(this.store.currentRevision());
+      if (target === undefined || !this.isLeader) return;
+      this.log.info(`starting auto ${mode} compaction`, { revision: target });
+      this.compact(target).then(
+        () => this.log.info(`completed auto ${mode} compaction`, { revision: target }),
+        (e: unknown) => { if (!(e instanceof EtcdError && (e.kind === 'Compacted' || e.kind === 'Stopped'))) this.log.warn(`failed auto ${mode} compaction`, { revision: target, error: e }); },
+      );
+    }, compactor.checkIntervalMs);
+    this.compactionTimer.unref();
   }
 
   // ---- raft snapshots ----

@@ -144,3 +144,5 @@ export const snapshotRestoreBatchKeysMax = 10_000;
 export const forwardedKeepAlivesMax = 10_000;
 /** Raft log writes (save / createSnapshotAndCompact) queued behind the one in progress; the server awaits each Ready's, so a few at most. */
 export const raftLogPendingWritesMax = 1024;
+/** (time, revision) samples the periodic auto-compactor keeps. */
+export const autoCompactionSamplesMax = 100_000;
