@@ -1,55 +1,13 @@
-// A small seeded PRNG (sfc32 seeded through splitmix32) so a failing seed
-// replays exactly. Not for cryptography.
-export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
+// The seeded PRNG of src/util (sfc32 seeded through splitmix32), with the
+// extras the test generators use. Same seed, same sequence: a failing seed
+// replays exactly.
+import { SeededRandom } from '../../src/util';
 
-  constructor(readonly seed: number) {
-    let s = seed >>> 0;
-    const next = (): number => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next();
-    for (let i = 0; i < 12; i++) this.u32();
-  }
-
-  u32(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
-    this.d = (this.d + 1) >>> 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) >>> 0;
-    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0;
-    this.c = (this.c + t) >>> 0;
-    return t;
-  }
-
-  /** Uniform in [0, 1). */
-  float(): number {
-    return this.u32() / 4294967296;
-  }
-
-  /** Uniform integer in [lo, hi] (inclusive). */
-  int(lo: number, hi: number): number {
+export class Rng extends SeededRandom {
+  /** Uniform integer in [lo, hi] (inclusive); lo when the range is empty. */
+  override int(lo: number, hi: number): number {
     if (hi < lo) return lo;
-    return lo + Math.floor(this.float() * (hi - lo + 1));
-  }
-
-  bool(pTrue = 0.5): boolean {
-    return this.float() < pTrue;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new Error('pick from empty list');
-    return items[this.int(0, items.length - 1)] as T;
+    return super.int(lo, hi);
   }
 
   /** Picks a value by weight: [[weight, value], ...]. */
