@@ -65,18 +65,27 @@ function oversizedError(req: unknown, receiveBytesMax: number): grpc.ServiceErro
 
 export type UnaryImpl<Req, Res> = (req: Req) => Promise<Res>;
 
+/** What every handler needs from the server it runs in. */
+export interface RpcContext {
+  /** Takes the member down (an assertion failed: keel's own state is wrong). */
+  fatal(e: unknown): void;
+  /** etcd's gRPC receive limit: --max-request-bytes plus gRPC overhead. */
+  receiveBytesMax: number;
+  hasLeader(): boolean;
+}
+
 /**
  * Adapts a promise handler to grpc-js. Domain errors become etcd's status;
  * an assertion failure is a bug in keel and takes the member down.
  */
-export function unary<Req, Res>(impl: UnaryImpl<Req, Res>, fatal: (e: unknown) => void): grpc.handleUnaryCall<Req, Res> {
+export function unary<Req, Res>(impl: UnaryImpl<Req, Res>, rpc: RpcContext): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const tooBig = oversizedError(call.request, receiveLimit);
+    const tooBig = oversizedError(call.request, rpc.receiveBytesMax);
     if (tooBig !== undefined) {
       callback(tooBig);
       return;
     }
-    if (requiresLeader(call.metadata) && leaderCheck !== undefined && !leaderCheck()) {
+    if (requiresLeader(call.metadata) && !rpc.hasLeader()) {
       callback(toServiceError(new EtcdError('NoLeader')));
       return;
     }
@@ -89,7 +98,7 @@ export function unary<Req, Res>(impl: UnaryImpl<Req, Res>, fatal: (e: unknown) =
     p.then(
       (res) => callback(null, res),
       (e: unknown) => {
-        if (e instanceof AssertionError) fatal(e);
+        if (e instanceof AssertionError) rpc.fatal(e);
         callback(toServiceError(e));
       },
     );
@@ -109,17 +118,15 @@ export function requiresLeader(md: grpc.Metadata): boolean {
   return md.get('hasleader')[0] === 'true';
 }
 
-let leaderCheck: (() => boolean) | undefined;
-
-/** etcd's gRPC receive limit for this process (one member per process). */
-let receiveLimit = limits.requestBytesDefault + limits.grpcOverheadBytes;
-
 export function createClientServer(opts: ClientServerOptions): grpc.Server {
-  receiveLimit = opts.member.config.maxRequestBytes + limits.grpcOverheadBytes;
-  leaderCheck = () => opts.member.hasLeader();
-  const sized = (def: grpc.ServiceDefinition): grpc.ServiceDefinition => withRequestSize(def, receiveLimit);
+  const rpc: RpcContext = {
+    fatal: opts.fatal,
+    receiveBytesMax: opts.member.config.maxRequestBytes + limits.grpcOverheadBytes,
+    hasLeader: () => opts.member.hasLeader(),
+  };
+  const sized = (def: grpc.ServiceDefinition): grpc.ServiceDefinition => withRequestSize(def, rpc.receiveBytesMax);
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': receiveLimit + limits.grpcReceiveSlackBytes,
+    'grpc.max_receive_message_length': rpc.receiveBytesMax + limits.grpcReceiveSlackBytes,
     'grpc.max_send_message_length': 2 ** 31 - 1,
     'grpc.max_concurrent_streams': 2 ** 31 - 1,
     // kube-apiserver pings every 30 s; etcd's --grpc-keepalive-min-time default is 5 s.
@@ -128,11 +135,11 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
     'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
     'grpc.keepalive_timeout_ms': 20 * 1000,
   });
-  server.addService(sized(etcdService('KV').service), kvHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
+  server.addService(sized(etcdService('KV').service), kvHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
   server.addService(etcdService('Watch').service, watchHandlers(opts.member, opts.progressNotifyIntervalMs));
-  server.addService(sized(etcdService('Lease').service), leaseHandlers(opts.member, opts.fatal));
-  server.addService(etcdService('Cluster').service, clusterHandlers(opts.member, opts.fatal));
-  server.addService(sized(etcdService('Maintenance').service), maintenanceHandlers(opts.member, opts.fatal) as grpc.UntypedServiceImplementation);
+  server.addService(sized(etcdService('Lease').service), leaseHandlers(opts.member, rpc));
+  server.addService(etcdService('Cluster').service, clusterHandlers(opts.member, rpc));
+  server.addService(sized(etcdService('Maintenance').service), maintenanceHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
   return server;
 }
 

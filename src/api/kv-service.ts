@@ -3,7 +3,7 @@ import type { Member } from '../server';
 import { EtcdError } from '../util';
 import * as c from './convert';
 import * as v from './validate';
-import { sizeOf, unary, internalRequestBytes } from './grpc-server';
+import { sizeOf, unary, internalRequestBytes, type RpcContext } from './grpc-server';
 
 /** A read-only txn is served locally when every range in it is serializable (etcd's isTxnSerializable). */
 function txnSerializable(r: c.PbTxnRequest): boolean {
@@ -15,7 +15,7 @@ export function headerOf(member: Member, revision: number): c.PbHeader {
   return c.header({ clusterId: member.clusterId, memberId: member.memberId, raftTerm: member.raftTerm }, revision);
 }
 
-export function kvHandlers(member: Member, fatal: (e: unknown) => void): Record<string, grpc.handleUnaryCall<never, unknown>> {
+export function kvHandlers(member: Member, rpc: RpcContext): Record<string, grpc.handleUnaryCall<never, unknown>> {
   const h = (rev: number): c.PbHeader => headerOf(member, rev);
   const wrapped = (req: object): number => internalRequestBytes(sizeOf(req), member.memberId);
   return {
@@ -24,19 +24,19 @@ export function kvHandlers(member: Member, fatal: (e: unknown) => void): Record<
       v.checkRange(r);
       const res = await member.range(r, req.serializable === true);
       return c.rangeToPb(h(res.revision), res);
-    }, fatal),
+    }, rpc),
     Put: unary(async (req: c.PbPutRequest) => {
       const r = c.putFromPb(req);
       v.checkPut(r);
       const res = await member.put(r, wrapped(req));
       return c.putToPb(h(res.revision), res);
-    }, fatal),
+    }, rpc),
     DeleteRange: unary(async (req: c.PbDeleteRangeRequest) => {
       const r = c.deleteRangeFromPb(req);
       v.checkDeleteRange(r);
       const res = await member.deleteRange(r, wrapped(req));
       return c.deleteRangeToPb(h(res.revision), res);
-    }, fatal),
+    }, rpc),
     Txn: unary(async (req: c.PbTxnRequest) => {
       v.checkTxn(req, member.config.maxTxnOps);
       const r = c.txnFromPb(req);
@@ -44,12 +44,12 @@ export function kvHandlers(member: Member, fatal: (e: unknown) => void): Record<
       v.checkIntervals(r.failure);
       const res = await member.txn(r, wrapped(req), txnSerializable(req));
       return c.txnToPb(h(res.revision), res);
-    }, fatal),
+    }, rpc),
     Compact: unary(async (req: c.PbCompactionRequest) => {
       const revision = c.int64ToNumber(req.revision);
       if (revision < 0) throw new EtcdError('Compacted');
       const res = await member.compact(revision);
       return { header: h(res.revision) };
-    }, fatal),
+    }, rpc),
   } as Record<string, grpc.handleUnaryCall<never, unknown>>;
 }

@@ -3,7 +3,7 @@ import type { Member } from '../server';
 import { AssertionError, EtcdError } from '../util';
 import { int64ToBigint, int64ToNumber, type PbHeader } from './convert';
 import { toServiceError } from './errors';
-import { unary } from './grpc-server';
+import { unary, type RpcContext } from './grpc-server';
 import { headerOf } from './kv-service';
 import { KeepAliveForwarder } from './lease-forwarder';
 
@@ -11,7 +11,7 @@ interface PbLeaseGrantRequest { TTL: string; ID: string }
 interface PbLeaseIdRequest { ID: string }
 interface PbLeaseTimeToLiveRequest { ID: string; keys: boolean }
 
-export function leaseHandlers(member: Member, fatal: (e: unknown) => void): grpc.UntypedServiceImplementation {
+export function leaseHandlers(member: Member, rpc: RpcContext): grpc.UntypedServiceImplementation {
   const h = (): PbHeader => headerOf(member, member.currentRevision());
   const forwarder = new KeepAliveForwarder(5000 + 2 * member.config.electionTimeoutMs);
   const keepAlive = async (id: bigint): Promise<number | undefined> => {
@@ -28,22 +28,22 @@ export function leaseHandlers(member: Member, fatal: (e: unknown) => void): grpc
     LeaseGrant: unary(async (req: PbLeaseGrantRequest) => {
       const r = await member.leaseGrant(int64ToBigint(req.ID), int64ToNumber(req.TTL));
       return { header: headerOf(member, r.revision), ID: r.id.toString(), TTL: r.ttlSeconds, error: '' };
-    }, fatal),
+    }, rpc),
     LeaseRevoke: unary(async (req: PbLeaseIdRequest) => {
       const r = await member.leaseRevoke(int64ToBigint(req.ID));
       return { header: headerOf(member, r.revision) };
-    }, fatal),
+    }, rpc),
     LeaseTimeToLive: unary(async (req: PbLeaseTimeToLiveRequest) => {
       const id = int64ToBigint(req.ID);
       const r = await member.leaseTimeToLive(id, req.keys === true);
       // etcd answers an unknown lease with TTL -1 rather than an error; clients rely on it.
       if (r === undefined) return { header: h(), ID: id.toString(), TTL: -1, grantedTTL: 0, keys: [] };
       return { header: h(), ID: id.toString(), TTL: r.ttlSeconds, grantedTTL: r.grantedTtlSeconds, keys: r.keys };
-    }, fatal),
+    }, rpc),
     LeaseLeases: unary(async () => {
       const ids = await member.leaseLeases();
       return { header: h(), leases: ids.map((id) => ({ ID: id.toString() })) };
-    }, fatal),
+    }, rpc),
     LeaseKeepAlive: (call: grpc.ServerDuplexStream<PbLeaseIdRequest, unknown>) => {
       // One request, one answer, in order; a slow client only slows itself (grpc flow control).
       let chain = Promise.resolve();
@@ -55,7 +55,7 @@ export function leaseHandlers(member: Member, fatal: (e: unknown) => void): grpc
             const ttl = await keepAlive(id);
             call.write({ header: h(), ID: id.toString(), TTL: ttl ?? 0 });
           } catch (e) {
-            if (e instanceof AssertionError) fatal(e);
+            if (e instanceof AssertionError) rpc.fatal(e);
             if (e instanceof EtcdError) call.emit('error', toServiceError(e));
             else call.destroy(e as Error);
           }

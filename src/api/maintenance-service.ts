@@ -1,11 +1,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Member, AlarmAction, AlarmType } from '../server';
 import { int64ToBigint, int64ToNumber } from './convert';
-import { unary } from './grpc-server';
+import { unary, type RpcContext } from './grpc-server';
 import { toServiceError } from './errors';
 import { headerOf } from './kv-service';
 
-export function maintenanceHandlers(member: Member, fatal: (e: unknown) => void): Record<string, grpc.handleUnaryCall<never, unknown>> {
+export function maintenanceHandlers(member: Member, rpc: RpcContext): Record<string, grpc.handleUnaryCall<never, unknown>> {
   return {
     Status: unary(async () => {
       const s = await member.status();
@@ -21,27 +21,27 @@ export function maintenanceHandlers(member: Member, fatal: (e: unknown) => void)
         dbSizeInUse: s.dbSizeInUse,
         isLearner: s.isLearner,
       };
-    }, fatal),
+    }, rpc),
     Alarm: unary(async (req: { action: number; memberID: string; alarm: number }) => {
       const alarms = await member.alarm(req.action as AlarmAction, int64ToBigint(req.memberID), req.alarm as AlarmType);
       return { header: headerOf(member, member.currentRevision()), alarms: alarms.map((a) => ({ memberID: a.memberId.toString(), alarm: a.alarm })) };
-    }, fatal),
+    }, rpc),
     HashKV: unary(async (req: { revision: string }) => {
       const r = await member.hashKv(int64ToNumber(req.revision));
       return { header: headerOf(member, r.revision), hash: r.hash, compact_revision: r.compactRevision, hash_revision: r.hashRevision };
-    }, fatal),
+    }, rpc),
     Defragment: unary(async () => {
       await member.defragment();
       return { header: headerOf(member, member.currentRevision()) };
-    }, fatal),
+    }, rpc),
     MoveLeader: unary(async (req: { targetID: string }) => {
       await member.moveLeader(int64ToBigint(req.targetID));
       return { header: headerOf(member, member.currentRevision()) };
-    }, fatal),
+    }, rpc),
     Hash: unary(async () => {
       const r = await member.hash();
       return { header: headerOf(member, r.revision), hash: r.hash };
-    }, fatal),
+    }, rpc),
     Snapshot: ((call: grpc.ServerWritableStream<unknown, unknown>) => {
       void (async () => {
         try {
