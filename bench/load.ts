@@ -21,7 +21,7 @@ import { etcdService } from '../src/proto';
 
 type Op = 'put' | 'range';
 
-interface Options {
+export interface Options {
   op: Op;
   endpoints: string[];
   conns: number;
@@ -54,7 +54,7 @@ interface WorkerPlan {
   value: Uint8Array;
 }
 
-interface WorkerResult {
+export interface WorkerResult {
   latenciesMs: Float64Array;
   count: number;
   errors: Record<string, number>;
@@ -242,7 +242,7 @@ function kvMethod(op: Op): Method {
   return m as Method;
 }
 
-function connect(endpoint: string): grpc.Client {
+export function connect(endpoint: string): grpc.Client {
   // A local subchannel pool gives every client its own TCP connection; the
   // default global pool would fold all --conns into one.
   return new KV(endpoint, grpc.credentials.createInsecure(), {
@@ -252,7 +252,7 @@ function connect(endpoint: string): grpc.Client {
   });
 }
 
-function waitReady(clients: grpc.Client[], durationMaxSeconds: number): Promise<void> {
+export function waitReady(clients: grpc.Client[], durationMaxSeconds: number): Promise<void> {
   const deadline = Date.now() + Math.min(connectTimeoutMs, Math.max(2_000, durationMaxSeconds * 1000));
   return Promise.all(clients.map((c) => new Promise<void>((resolve, reject) => {
     c.waitForReady(deadline, (err) => (err ? reject(new Error(`connect ${c.getChannel().getTarget()}: ${err.message}`)) : resolve()));
@@ -261,14 +261,14 @@ function waitReady(clients: grpc.Client[], durationMaxSeconds: number): Promise<
 
 const identity = (b: Buffer): Buffer => b;
 
-function errorKind(err: grpc.ServiceError): string {
+export function errorKind(err: grpc.ServiceError): string {
   const code = grpc.status[err.code] ?? String(err.code);
   // One kind per message, not per occurrence: grpc-js appends timings and addresses after a comma.
   const details = String(err.details ?? err.message).split(',')[0] ?? '';
   return `${code}: ${details.replace(/\d+(\.\d+)?/g, 'N').slice(0, 120)}`;
 }
 
-function countError(errors: Record<string, number>, kind: string): void {
+export function countError(errors: Record<string, number>, kind: string): void {
   if (errors[kind] === undefined && Object.keys(errors).length >= errorKindsMax) kind = 'other';
   errors[kind] = (errors[kind] ?? 0) + 1;
 }
@@ -518,7 +518,7 @@ function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
 
-function buildReport(o: Options, results: WorkerResult[], cpu: NodeJS.CpuUsage, wallMs: number): Report {
+export function buildReport(o: Options, results: WorkerResult[], cpu: NodeJS.CpuUsage, wallMs: number): Report {
   const ok = results.reduce((s, r) => s + r.count, 0);
   const all = new Float64Array(ok);
   let at = 0;
