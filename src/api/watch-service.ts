@@ -109,7 +109,8 @@ export function watchHandlers(member: Member, progressNotifyIntervalMs: number):
         }
       });
       const close = (): void => stream.close();
-      call.on('end', () => { close(); call.end(); });
+      // A client that half-closes still gets its events (as from etcd): the stream ends only when it cancels.
+      call.on('end', () => undefined);
       call.on('cancelled', close);
       call.on('close', close);
       call.on('error', close);

@@ -312,7 +312,8 @@ export class Member {
   /** The TTL after renewal, or undefined for an unknown lease. Only the leader renews. */
   async leaseKeepAlive(id: bigint): Promise<number | undefined> {
     this.checkRunning();
-    await this.linearizableBarrier();
+    // etcd's leader only waits until it has applied what is committed (a revoke may be in flight).
+    await this.appliedToCommit();
     if (!this.isLeader) throw new EtcdError('NotLeader');
     if (!this.lessor.has(id)) return undefined;
     return this.lessor.renew(id);
@@ -918,12 +919,25 @@ export class Member {
   }
 
   private releaseReads(): void {
+    let kept = 0;
+    for (const w of this.appliedWaiters) {
+      if (w.index <= this.appliedIndex) w.resolve(); else this.appliedWaiters[kept++] = w;
+    }
+    this.appliedWaiters.length = kept;
     for (const [key, batch] of this.readBatches) {
       if (batch.index === undefined || batch.index > this.appliedIndex) continue;
       this.readBatches.delete(key);
       if (batch.timer !== undefined) clearTimeout(batch.timer);
       for (const w of batch.waiters) w.resolve();
     }
+  }
+
+  /** Resolves once everything committed now has been applied locally. */
+  private appliedToCommit(): Promise<void> {
+    const commit = this.driver.node.status().hardState.commit;
+    if (this.appliedIndex >= commit) return Promise.resolve();
+    if (this.appliedWaiters.length >= limits.applyQueueRequestsMax) return Promise.reject(new EtcdError('TooManyRequests'));
+    return new Promise((resolve) => this.appliedWaiters.push({ index: commit, resolve }));
   }
 
   private failBatch(batch: ReadBatch, e: unknown): void {

@@ -38,6 +38,7 @@ class TestStream {
   }
 
   send(req: object): void { this.call.write(req); }
+  halfClose(): void { this.call.end(); }
   pause(): void { this.call.pause(); }
   resume(): void { this.call.resume(); }
 
@@ -49,7 +50,7 @@ class TestStream {
     }
   }
 
-  close(): void { this.call.end(); this.client.close(); }
+  close(): void { this.call.cancel(); this.client.close(); }
 }
 
 // ---- the model ----
@@ -288,6 +289,20 @@ test('a consumer that stops reading neither blocks writes nor loses events, nor 
   for (let i = 1; i < big.length; i++) assert.ok((big[i] as number) > (big[i - 1] as number), 'ordered, no duplicates');
   const small = s.responses.filter((r) => r.watch_id === '2').flatMap((r) => r.events.map((e) => e.kv.value.toString()));
   assert.deepEqual(small, ['hello']);
+  s.close();
+  c.close();
+});
+
+test('a client that half-closes its watch stream still receives events (etcd keeps the stream open)', { skip }, async () => {
+  const keel = await startKeel();
+  const c = new EtcdClient(keel.endpoint);
+  const s = new TestStream(keel.endpoint);
+  s.send({ create_request: { key: b('hc') } });
+  await s.until((rs) => rs.some((r) => r.created), 'created');
+  s.halfClose();
+  must(await c.put({ key: b('hc'), value: b('after half-close') }));
+  await s.until((rs) => rs.some((r) => r.events.length > 0), 'the event after half-close');
+  assert.equal(s.responses.flatMap((r) => r.events)[0]?.kv.value.toString(), 'after half-close');
   s.close();
   c.close();
 });
