@@ -22,9 +22,13 @@ export interface RaftConfig {
   /** This member's ID; non-zero. */
   readonly id: bigint;
   /**
-   * Voters of a new cluster. Only when storage holds no configuration (a
-   * brand-new member); a restarting member takes its configuration from
-   * storage. Leave empty for a member that joins an existing cluster.
+   * Voters of a new cluster, for a founding member whose storage is empty:
+   * they become committed conf-change entries 1..n of term 1 (every founder
+   * writes the same ones). Pass them again if a founder restarts before it
+   * persisted anything; never replay a founder's bootstrap from a peer (a
+   * prefix of it names a smaller cluster). A restarting member takes its
+   * configuration from storage; a member that joins an existing cluster
+   * starts empty, without peers.
    */
   readonly peers?: readonly bigint[];
   /** Learners of a new cluster; see peers. */
@@ -34,7 +38,10 @@ export interface RaftConfig {
   /** Ticks between leader heartbeats; must be less than electionTicks. */
   readonly heartbeatTicks: number;
   readonly storage: Storage;
-  /** The last index the application applied before a restart (default: the snapshot index). */
+  /**
+   * The last index the application applied before a restart (default: the
+   * stored snapshot's index); committed entries after it are handed out again.
+   */
   readonly applied?: number;
   /** Campaign only after a pre-vote round says we could win (§9.6). Default true. */
   readonly preVote?: boolean;

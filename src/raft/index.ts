@@ -43,4 +43,4 @@ export {
   type Ready, type Snapshot, type SnapshotMetadata, type SoftState, type StateType,
 } from './types';
 export type { ProgressState } from './progress';
-export type { Random } from '../util/random';
+export type { Random } from '../util';

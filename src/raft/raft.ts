@@ -67,9 +67,9 @@ export class Raft {
 
   private msgs: Message[] = [];
   private readStates: ReadState[] = [];
-  /** The configuration in effect at the commit index. */
-  private baseConf: ConfState;
-  /** Configuration-change entries above the commit index, oldest first. */
+  /** The configuration in effect at the applied index (what a snapshot taken there must record). */
+  private appliedConf: ConfState;
+  /** Configuration-change entries above the applied index, oldest first. */
   private pendingConfs: PendingConf[] = [];
   private bcastNeed: BcastNeed = 'none';
   /** This leader ordered a transfer in its term and may no longer trust its lease. */
@@ -86,13 +86,11 @@ export class Raft {
     this.prs = new ProgressTracker(this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes);
     const { hardState, confState } = this.cfg.storage.initialState();
     const bootstrap = this.needsBootstrap(hardState, confState);
-    this.baseConf = bootstrap ? makeConfState([]) : this.initialConf(hardState, confState);
+    this.appliedConf = bootstrap ? makeConfState([]) : this.initialConf(hardState, confState);
     if (!isEmptyHardState(hardState)) this.loadHardState(hardState);
-    if (this.cfg.applied !== null) {
-      if (this.cfg.applied > this.raftLog.committed) throw new RaftError('ConfigInvalid', `applied ${this.cfg.applied} is beyond commit ${this.raftLog.committed}`);
-      if (this.cfg.applied > this.raftLog.applied) this.raftLog.appliedTo(this.cfg.applied);
-    }
-    this.loadConfsFromLog();
+    const snapIndex = this.storedSnapshotIndex();
+    this.loadApplied(snapIndex);
+    this.loadConfsFromLog(snapIndex);
     this.raftLog.onAppend = (ents) => this.trackConfEntries(ents);
     this.requesterReads = new RequesterReads(this.id, this.cfg.random.u32(), this.cfg.random.u32());
     this.becomeFollower(this.term, None);
@@ -143,17 +141,38 @@ export class Raft {
     this.raftLog.commitTo(hs.commit);
   }
 
-  /** Replays configuration changes found in the stored log after the snapshot. */
-  private loadConfsFromLog(): void {
+  /** The index of the stored snapshot (the log may still hold entries before it, kept for catching up). */
+  private storedSnapshotIndex(): number {
+    try {
+      return this.cfg.storage.snapshot().metadata.index;
+    } catch (e) {
+      if (isStorageError(e, 'SnapshotTemporarilyUnavailable')) return this.raftLog.firstIndex() - 1;
+      throw e;
+    }
+  }
+
+  /** The application's state starts at the snapshot unless it says it applied more. */
+  private loadApplied(snapIndex: number): void {
+    const log = this.raftLog;
+    const applied = this.cfg.applied ?? Math.min(Math.max(snapIndex, log.applied), log.committed);
+    if (applied > log.committed) throw new RaftError('ConfigInvalid', `applied ${applied} is beyond commit ${log.committed}`);
+    if (applied > log.applied) log.appliedTo(applied);
+  }
+
+  /**
+   * Replays the configuration changes of the stored log after the snapshot
+   * (the snapshot's configuration already includes those before it).
+   */
+  private loadConfsFromLog(snapIndex: number): void {
     const last = this.raftLog.lastIndex();
-    let lo = this.raftLog.firstIndex();
+    let lo = Math.max(this.raftLog.firstIndex(), snapIndex + 1);
     for (let guard = 0; lo <= last; guard++) {
       assert(guard <= last, 'configuration scan does not advance');
       const ents = this.raftLog.slice(lo, last + 1, limits.raftMessageBytesDefault * 4);
       for (const e of ents) if (e.type === 'confChange') this.pushConf(e);
       lo += ents.length;
     }
-    this.foldCommittedConfs();
+    this.foldAppliedConfs();
     this.prs.setConfig(this.currentConf(), last + 1);
   }
 
@@ -171,12 +190,38 @@ export class Raft {
   /** The configuration in effect: the latest one in the log, committed or not. */
   currentConf(): ConfState {
     const last = this.pendingConfs[this.pendingConfs.length - 1];
-    return last === undefined ? this.baseConf : last.confState;
+    return last === undefined ? this.appliedConf : last.confState;
   }
 
-  /** Index of the latest configuration change above the commit index, or 0. */
+  /** The configuration as of the commit index. */
+  committedConf(): ConfState {
+    let cs = this.appliedConf;
+    for (const p of this.pendingConfs) {
+      if (p.index > this.raftLog.committed) break;
+      cs = p.confState;
+    }
+    return cs;
+  }
+
+  /** The configuration as of the applied index: record it with a snapshot taken there. */
+  appliedConfState(): ConfState {
+    return this.appliedConf;
+  }
+
+  /** Index of the latest configuration-change entry not yet applied, or 0. */
   pendingConfIndex(): number {
     return this.pendingConfs[this.pendingConfs.length - 1]?.index ?? 0;
+  }
+
+  /** A configuration change is in the log but not committed. */
+  private hasUncommittedConf(): boolean {
+    return this.pendingConfIndex() > this.raftLog.committed;
+  }
+
+  /** The application applied entries up to i. */
+  appliedTo(i: number): void {
+    this.raftLog.appliedTo(i);
+    this.foldAppliedConfs();
   }
 
   /**
@@ -188,7 +233,7 @@ export class Raft {
    */
   promotable(): boolean {
     if (this.raftLog.hasPendingSnapshot()) return false;
-    return this.prs.isVoter(this.id) || this.baseConf.voters.includes(this.id);
+    return this.prs.isVoter(this.id) || this.committedConf().voters.includes(this.id);
   }
 
   committedInTerm(): boolean {
@@ -506,7 +551,7 @@ export class Raft {
 
   private confChangeRefusal(data: Uint8Array, nth: number): string | null {
     if (nth > 1) return 'one configuration change per proposal';
-    if (this.pendingConfIndex() > this.raftLog.committed) return 'a configuration change is still uncommitted';
+    if (this.hasUncommittedConf()) return 'a configuration change is still uncommitted';
     if (!this.committedInTerm()) return 'leader has not yet committed an entry of its term';
     return confChangeRefusal(this.currentConf(), decodeConfChange(data));
   }
@@ -535,9 +580,8 @@ export class Raft {
     return true;
   }
 
-  /** Things that wait for the commit index: folded configurations, reads held until the first commit of the term. */
+  /** Things that wait for the commit index: reads held until the first commit of the term. */
   private onCommitted(): void {
-    this.foldCommittedConfs();
     if (this.state !== 'leader' || !this.committedInTerm()) return;
     for (let r = this.leaderReads.beforeCommit.shift(); r !== undefined; r = this.leaderReads.beforeCommit.shift()) {
       this.serveRead(r.ctx, r.from);
@@ -861,7 +905,7 @@ export class Raft {
       return false;
     }
     this.raftLog.restore(snap);
-    this.baseConf = makeConfState(snap.metadata.confState.voters, snap.metadata.confState.learners);
+    this.appliedConf = makeConfState(snap.metadata.confState.voters, snap.metadata.confState.learners);
     this.pendingConfs = [];
     this.switchToConfig();
     return true;
@@ -872,7 +916,7 @@ export class Raft {
   private pushConf(e: Entry): void {
     const cc = decodeConfChange(e.data);
     this.pendingConfs.push({ index: e.index, confState: applyConfChange(this.currentConf(), cc) });
-    assert(this.pendingConfs.length <= limits.raftPendingConfChangesMax, 'too many uncommitted configuration changes');
+    assert(this.pendingConfs.length <= limits.raftPendingConfChangesMax, 'too many unapplied configuration changes');
   }
 
   /** Keeps the configuration equal to the latest one in the log as entries are appended or replaced. */
@@ -892,11 +936,11 @@ export class Raft {
     if (changed) this.switchToConfig();
   }
 
-  private foldCommittedConfs(): void {
+  private foldAppliedConfs(): void {
     for (;;) {
       const first = this.pendingConfs[0];
-      if (first === undefined || first.index > this.raftLog.committed) return;
-      this.baseConf = first.confState;
+      if (first === undefined || first.index > this.raftLog.applied) return;
+      this.appliedConf = first.confState;
       this.pendingConfs.shift();
     }
   }
@@ -916,7 +960,7 @@ export class Raft {
    */
   private maybeStepDownAfterRemoval(): void {
     if (this.state !== 'leader' || this.prs.isVoter(this.id)) return;
-    if (this.pendingConfs.length > 0) return;
+    if (this.hasUncommittedConf()) return;
     this.flush(); // let followers learn the final commit index first
     let best: bigint = None;
     let bestMatch = -1;

@@ -39,6 +39,11 @@ export interface RaftStatus {
   readonly leadTransferee: bigint;
   /** The configuration in effect (the latest in the log, committed or not). */
   readonly confState: ConfState;
+  /**
+   * The configuration as of the applied index (or the stored snapshot, if
+   * later): the one to record with a snapshot taken at the applied index.
+   */
+  readonly appliedConfState: ConfState;
   /** Followers' progress; empty unless leader. */
   readonly progress: ReadonlyMap<bigint, ProgressStatus>;
 }
@@ -182,11 +187,11 @@ export class RawNode {
     }
     if (rd.snapshot !== null) {
       log.stableSnapTo(rd.snapshot.metadata.index);
-      if (rd.snapshot.metadata.index > log.applied) log.appliedTo(rd.snapshot.metadata.index);
+      if (rd.snapshot.metadata.index > log.applied) this.raft.appliedTo(rd.snapshot.metadata.index);
     }
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastCommitted !== undefined) {
-      log.appliedTo(lastCommitted.index);
+      this.raft.appliedTo(lastCommitted.index);
       this.raft.reduceUncommittedSize(rd.committedEntries);
     }
     this.outstanding = null;
@@ -212,6 +217,7 @@ export class RawNode {
       lastIndex: r.raftLog.lastIndex(),
       leadTransferee: r.leadTransferee,
       confState: r.currentConf(),
+      appliedConfState: r.appliedConfState(),
       progress,
     };
   }

@@ -788,7 +788,7 @@ export class Member {
     if (this.appliedIndex - this.snapshotIndex < this.config.snapshotCount) return;
     // Right after a restore the store can be ahead of the entries this log holds.
     if (this.appliedIndex > this.raftLog.lastIndex()) return;
-    const confState = this.driver.node.status().confState;
+    const confState = this.driver.node.status().appliedConfState;
     await this.raftLog.createSnapshotAndCompact(this.appliedIndex, confState, new Uint8Array(0), this.config.snapshotCatchupEntries);
     this.log.info('compacted raft log', { 'snapshot-index': this.appliedIndex, 'kept-entries': this.config.snapshotCatchupEntries });
     this.snapshotIndex = this.appliedIndex;

@@ -69,7 +69,7 @@ export function persist(r: Raft, storage: MemoryStorage): Entry[] {
   if (snap !== null) {
     storage.applySnapshot(snap);
     log.stableSnapTo(snap.metadata.index);
-    log.appliedTo(snap.metadata.index);
+    r.appliedTo(snap.metadata.index);
   }
   const ents = log.unstableEntries();
   storage.append(ents);
@@ -78,7 +78,7 @@ export function persist(r: Raft, storage: MemoryStorage): Entry[] {
   storage.setHardState(r.hardState());
   const committed = [...log.nextCommittedEnts()];
   const lastC = committed[committed.length - 1];
-  if (lastC !== undefined) log.appliedTo(lastC.index);
+  if (lastC !== undefined) r.appliedTo(lastC.index);
   return committed;
 }
 

@@ -66,7 +66,7 @@ test('§6 (thesis §4.1): a leader allows one uncommitted change at a time', () 
     leader.tick();
     net.flush();
   }
-  assert.equal(leader.pendingConfIndex(), 0, 'the first change committed');
+  assert.ok(leader.pendingConfIndex() <= leader.raftLog.committed, 'the first change committed');
   assert.equal(proposeConf(leader, cc('addLearnerNode', 5)), null, 'now the next one is accepted');
 });
 

@@ -180,3 +180,59 @@ test('conf changes: encoding round-trips; applyConfChange adds, promotes, demote
   cs = applyConfChange(cs, c('removeNode', 1n));
   assert.deepEqual(cs, makeConfState([2n]));
 });
+
+test('Ready: steps may arrive between ready() and advance(); nothing they produce leaves before it is persisted', () => {
+  const storage = new MemoryStorage();
+  const rn = new RawNode(config(1, storage, { peers: [1n, 2n, 3n] }));
+  handle(rn, storage);
+  const e = (index: number, term: number): { index: number; term: number; type: 'normal'; data: Uint8Array } => ({ index, term, type: 'normal', data: new Uint8Array() });
+  rn.step(message({ type: 'MsgApp', from: 2n, to: 1n, term: 2, index: 3, logTerm: 1, entries: [e(4, 2), e(5, 2)] }));
+  const first = rn.ready();
+  assert.deepEqual(first.entries.map((x) => [x.index, x.term]), [[4, 2], [5, 2]]);
+  // While the first write is in flight, a new leader replaces entry 5.
+  rn.step(message({ type: 'MsgApp', from: 3n, to: 1n, term: 3, index: 4, logTerm: 2, entries: [e(5, 3)] }));
+  storage.append(first.entries);
+  if (first.hardState !== null) storage.setHardState(first.hardState);
+  rn.advance();
+  assert.ok(rn.hasReady());
+  const second = rn.ready();
+  assert.deepEqual(second.entries.map((x) => [x.index, x.term]), [[5, 3]], 'the replaced entry is handed out again');
+  assert.deepEqual(second.hardState, { term: 3, vote: 0n, commit: 3 });
+  assert.deepEqual(second.messages.map((m) => [m.type, m.to, m.index]), [['MsgAppResp', 3n, 5]], 'its acknowledgement leaves with it');
+  storage.append(second.entries);
+  rn.advance();
+  assert.equal(storage.term(5), 3);
+});
+
+test('restart: applied defaults to the stored snapshot even if the log still holds entries before it', () => {
+  const storage = new MemoryStorage();
+  const rn = new RawNode(config(1, storage, { peers: [1n] }));
+  handle(rn, storage);
+  rn.campaign();
+  handle(rn, storage);
+  assert.equal(rn.proposeConfChange({ type: 'addLearnerNode', nodeId: 2n, context: new Uint8Array() }), null);
+  handle(rn, storage);
+  rn.propose(new Uint8Array([1]));
+  handle(rn, storage);
+  const st = rn.status();
+  assert.deepEqual(st.appliedConfState, makeConfState([1n], [2n]), 'the configuration at the applied index');
+  // Snapshot at the applied index, but keep the whole log (catch-up entries).
+  storage.createSnapshot(st.applied, st.appliedConfState, new Uint8Array());
+  assert.equal(storage.firstIndex(), 1);
+  const again = new RawNode(config(1, storage));
+  const st2 = again.status();
+  assert.equal(st2.applied, st.applied, 'nothing before the snapshot is handed out again');
+  assert.deepEqual(st2.confState, makeConfState([1n], [2n]), 'conf changes before the snapshot are not replayed twice');
+  assert.equal(again.hasReady(), false);
+});
+
+test('status: appliedConfState lags a change until the application has applied it', () => {
+  const storage = new MemoryStorage();
+  const rn = new RawNode(config(1, storage, { peers: [1n] }));
+  handle(rn, storage);
+  rn.campaign();
+  handle(rn, storage);
+  rn.proposeConfChange({ type: 'addNode', nodeId: 2n, context: new Uint8Array() });
+  assert.deepEqual(rn.status().confState, makeConfState([1n, 2n]), 'in force once in the log');
+  assert.deepEqual(rn.status().appliedConfState, makeConfState([1n]), 'not applied yet');
+});

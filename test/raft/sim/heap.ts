@@ -44,6 +44,10 @@ export class MinHeap<T> {
     return top;
   }
 
+  some(pred: (v: T) => boolean): boolean {
+    return this.items.some(pred);
+  }
+
   clear(): void {
     this.items.length = 0;
   }

@@ -9,7 +9,7 @@
 // replays exactly; events are numbered per kind ("crash#3") so a failing run
 // can be shrunk by disabling events without disturbing the others.
 import {
-  RawNode, MemoryStorage, applyConfChange, decodeConfChange, isRaftError, makeConfState,
+  RawNode, MemoryStorage, applyConfChange, confStateEqual, decodeConfChange, isEmptyHardState, isRaftError, makeConfState,
   type ConfChange, type ConfState, type Entry, type Message, type RaftTestMutation, type Ready, type Snapshot,
 } from '../../../src/raft';
 import { SeededRandom } from '../../../src/util/random';
@@ -73,7 +73,11 @@ export interface SimStats {
   restarts: number;
   partitions: number;
   transfers: number;
+  /** Configuration changes applied (counted once per log index). */
   confChanges: number;
+  /** Accepted proposals that ended up committed / never committed (lost on a leader change or in the network). */
+  proposalsCommitted: number;
+  proposalsLost: number;
   snapshotsInstalled: number;
   compactions: number;
   leaders: number;
@@ -217,6 +221,7 @@ export class Simulation {
   private readonly opts: SimOptions;
   private readonly settings: Settings;
   private readonly members = new Map<bigint, Member>();
+  private founders: readonly bigint[] = [];
   private nextId = 1n;
   private readonly streams: Record<EventKind, SeededRandom>;
   private readonly eventCounts: Record<EventKind, number>;
@@ -235,7 +240,7 @@ export class Simulation {
   private readonly traceLines: string[] = [];
   private readonly stats: SimStats = {
     ticks: 0, deliveries: 0, dropped: 0, proposals: 0, proposalsRefused: 0, committed: 0, reads: 0, readsRefused: 0,
-    readsServed: 0, crashes: 0, restarts: 0, partitions: 0, transfers: 0, confChanges: 0, snapshotsInstalled: 0,
+    readsServed: 0, crashes: 0, restarts: 0, partitions: 0, transfers: 0, confChanges: 0, proposalsCommitted: 0, proposalsLost: 0, snapshotsInstalled: 0,
     compactions: 0, leaders: 0, members: 0, healTicks: 0,
   };
 
@@ -253,6 +258,9 @@ export class Simulation {
   private readonly stateHashAt: number[] = [];
   private readonly pendingReads = new Map<string, PendingRead>();
   private traps: Trap[] = [];
+  private readonly confApplied = new Set<number>();
+  private readonly committedData = new Set<number>();
+  private readonly acceptedData: number[] = [];
   private scheduled: Scheduled[] = [];
   private readonly issuedReadIds = new Set<string>();
 
@@ -306,6 +314,7 @@ export class Simulation {
   private setup(): void {
     const ids: bigint[] = [];
     for (let i = 0; i < this.settings.n; i++) ids.push(this.nextId++);
+    this.founders = ids;
     for (const id of ids) {
       const m = new Member(id, new MemoryStorage());
       this.members.set(id, m);
@@ -382,8 +391,12 @@ export class Simulation {
         if (tag !== null) healHashes.add(hashBytes(new TextEncoder().encode(tag)));
         lastPropose = t;
       }
-      if (inLog && this.converged(leader)) {
+      if (inLog && this.converged(leader) && !this.heap.some((f) => f.m.type === 'MsgProp')) {
         this.finalCheck(leader);
+        for (const h of this.acceptedData) {
+          if (this.committedData.has(h)) this.stats.proposalsCommitted++;
+          else this.stats.proposalsLost++;
+        }
         return;
       }
     }
@@ -493,6 +506,7 @@ export class Simulation {
       return null;
     }
     this.stats.proposals++;
+    this.acceptedData.push(hashBytes(data));
     this.handleReadies(m);
     return `${tag}${seq}`;
   }
@@ -611,8 +625,12 @@ export class Simulation {
 
   private restart(m: Member): void {
     this.stats.restarts++;
-    this.trace(`restart ${m.id}`);
-    this.start(m);
+    // Like the server: a founding member that never persisted anything bootstraps again
+    // (same peers, same entries); it must not replay a prefix of the bootstrap from a peer.
+    const empty = m.storage.lastIndex() === 0 && isEmptyHardState(m.storage.initialState().hardState);
+    const again = empty && this.founders.includes(m.id);
+    this.trace(`restart ${m.id}${again ? ' (nothing persisted: bootstrap again)' : ''}`);
+    this.start(m, again ? this.founders : []);
     this.handleReadies(m);
   }
 
@@ -698,13 +716,15 @@ export class Simulation {
       this.members.set(fresh.id, fresh);
       this.start(fresh);
     }
-    const err = leader.node.proposeConfChange(cc);
-    this.trace(`conf change ${cc.type} ${cc.nodeId} at ${leader.id}${err === null ? '' : ` refused (${err.reason})`}`);
+    // Sometimes ask a follower, which forwards the change to the leader.
+    const at = ((b >>> 8) & 1) === 1 ? (pickBy(this.liveMembers(), b >>> 9) ?? leader) : leader;
+    const err = at.node?.proposeConfChange(cc) ?? null;
+    this.trace(`conf change ${cc.type} ${cc.nodeId} at ${at.id}${err === null ? '' : ` refused (${err.reason})`}`);
     if (err !== null && fresh !== null) {
       fresh.node = null;
       fresh.removed = true;
     }
-    this.handleReadies(leader);
+    this.handleReadies(at);
     return true;
   }
 
@@ -851,16 +871,20 @@ export class Simulation {
     m.sm.applied = e.index;
     m.sm.hash = hash;
     if (e.type === 'confChange') this.applyConfChangeEntry(m, e);
+    else if (e.data.byteLength > 0) this.committedData.add(dataHash);
   }
 
   private applyConfChangeEntry(m: Member, e: Entry): void {
     const cc = decodeConfChange(e.data);
     m.sm.confState = applyConfChange(m.sm.confState, cc);
+    if (!this.confApplied.has(e.index)) {
+      this.confApplied.add(e.index);
+      this.stats.confChanges++;
+    }
     if (cc.type !== 'removeNode') return;
     const gone = this.members.get(cc.nodeId);
     if (gone === undefined || gone.removed) return;
     // The cluster has committed the removal: stop the member, as its transport would.
-    this.stats.confChanges++;
     gone.removed = true;
     gone.node = null;
     gone.waitingReads = [];
@@ -889,6 +913,9 @@ export class Simulation {
       check(prev === undefined || prev === m.id, () => `two leaders in term ${hs.term}: ${prev} and ${m.id}`);
     }
     this.checkCommitted(m, hs.commit, hs.term);
+    check(st.applied === m.sm.applied, () => `member ${m.id}: raft thinks ${st.applied} is applied, the state machine is at ${m.sm.applied}`);
+    check(confStateEqual(st.appliedConfState, m.sm.confState),
+      () => `member ${m.id}: raft's configuration at the applied index differs from the one the application folded`);
     // Reads are answered only once the state machine has caught up with their index.
     if (m.waitingReads.length > 0) {
       const still: PendingRead[] = [];
