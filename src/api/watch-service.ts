@@ -90,7 +90,8 @@ export function watchHandlers(member: Member, progressNotifyIntervalMs: number):
               // etcd: an empty key is the smallest key, "\0".
               key: c.key.length === 0 ? Buffer.from([0]) : c.key,
               rangeEnd: c.range_end ?? Buffer.alloc(0),
-              startRevision: Math.max(0, int64ToNumber(c.start_revision)),
+              // etcd keeps a negative start: it replays all history, or is canceled as compacted.
+              startRevision: int64ToNumber(c.start_revision),
               filters: (c.filters ?? []) as WatchFilter[],
               prevKv: c.prev_kv === true,
               progressNotify: c.progress_notify === true,

@@ -39,7 +39,7 @@ export interface WatchCreate {
   key: Buffer;
   /** Empty = single key; [0x00] = every key >= key. */
   rangeEnd: Buffer;
-  /** 0 = after the current revision. */
+  /** 0 = after the current revision; negative = all history (as etcd). */
   startRevision: number;
   filters: WatchFilter[];
   prevKv: boolean;
@@ -200,7 +200,7 @@ export class WatchHub {
       stream.write({ watchId: id, revision: this.revision, events: [], created: true, canceled: true, cancelReason: 'etcdserver: too many requests' });
       return;
     }
-    const startRev = req.startRevision > 0 ? req.startRevision : this.revision + 1;
+    const startRev = req.startRevision === 0 ? this.revision + 1 : req.startRevision;
     const w: Watcher = {
       id, stream, key, end, filters: req.filters, prevKv: req.prevKv, progressNotify: req.progressNotify, fragment: req.fragment,
       nextRev: startRev, synced: startRev > this.revision, sentSinceProgress: false,
@@ -361,10 +361,14 @@ export class WatchHub {
       }
       const live = ready.filter((w) => w.stream.watchers.get(w.id) === w);
       if (live.length === 0) continue;
-      const from = Math.min(...live.map((w) => w.nextRev));
+      // Revision 1 is the empty store's: history starts after it (a negative start means all of it).
+      const from = Math.max(2, Math.min(...live.map((w) => w.nextRev)));
       const to = this.revision;
       if (from > to) {
-        for (const w of live) this.markSynced(w);
+        for (const w of live) {
+          w.nextRev = Math.max(w.nextRev, from);
+          this.markSynced(w);
+        }
         continue;
       }
       const chunk = await this.source.readHistory(from, to, limits.watchSyncEventsMax);

@@ -306,3 +306,22 @@ test('a client that half-closes its watch stream still receives events (etcd kee
   s.close();
   c.close();
 });
+
+test('a negative start revision replays all history, or is canceled as compacted once history was compacted (as etcd)', { skip }, async () => {
+  const keel = await startKeel();
+  const c = new EtcdClient(keel.endpoint);
+  const s = new TestStream(keel.endpoint);
+  s.send({ create_request: { key: b('n'), start_revision: -1, watch_id: 1 } });
+  await s.until((rs) => rs.some((r) => r.watch_id === '1' && r.created), 'created on an empty store');
+  for (const v of ['a', 'b', 'c']) must(await c.put({ key: b('n'), value: b(v) }));
+  await s.until((rs) => rs.filter((r) => r.watch_id === '1').flatMap((r) => r.events).length >= 3, 'the puts');
+  s.send({ create_request: { key: b('n'), start_revision: -1, watch_id: 2 } });
+  await s.until((rs) => rs.filter((r) => r.watch_id === '2').flatMap((r) => r.events).length >= 3, 'all history replayed');
+  assert.deepEqual(s.responses.filter((r) => r.watch_id === '2').flatMap((r) => r.events.map((e) => e.kv.value.toString())), ['a', 'b', 'c']);
+  must(await c.compact({ revision: 3 }));
+  s.send({ create_request: { key: b('n'), start_revision: -1, watch_id: 3 } });
+  await s.until((rs) => rs.some((r) => r.watch_id === '3' && r.canceled), 'canceled as compacted');
+  assert.equal(s.responses.find((r) => r.watch_id === '3' && r.canceled)?.compact_revision, '3');
+  s.close();
+  c.close();
+});
