@@ -1,10 +1,10 @@
 // Golden tests for endpoint, member, alarm, defrag, lease, watch and
-// auth/user/role, against twin etcds and (for what keel serves) twin keels.
+// auth/user/role: etcdctl and keelctl against twin etcds, and against twin
+// keels for what keel serves (everything but Auth and TLS).
 import { after, before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { cleanupAll, etcdctlBin, skipUnlessTools } from '../helpers/procs';
-import { formatDiffs, formats, keelctlEntry, squeezeTables, Twin, type RunResult } from './golden';
+import { cleanupAll, skipUnlessTools } from '../helpers/procs';
+import { firstLines, formatDiffs, formats, normalizeLeases, occurrences, squeezeTables, Twin } from './golden';
 
 after(cleanupAll);
 
@@ -24,67 +24,62 @@ async function endpointSuite(t: Twin): Promise<void> {
   await t.all([
     ...formats.map((w) => ['endpoint', 'status', '-w', w]),
     ...formats.map((w) => ['endpoint', 'health', '-w', w]),
-    ['endpoint', 'status', '--cluster'],
-    ['endpoint', 'health', '--cluster', '-w', 'json'],
   ], { normalize: normalizeStatus });
   await t.all([
     ...formats.map((w) => ['member', 'list', '-w', w]),
     ...formats.filter((w) => w !== 'fields').map((w) => ['alarm', 'list', '-w', w]),
-    ['alarm', 'list', 'extra'],
     ['alarm', 'disarm'],
     ['alarm', 'disarm', '-w', 'json'],
+    ['member', 'remove', '1234'],
+    ['member', 'promote', '1234'],
+  ]);
+  await t.clientOnly([
+    ['alarm', 'list', 'extra'],
     ['member', 'remove'],
     ['member', 'remove', 'zz'],
     ['member', 'add'],
     ['member', 'add', 'x'],
     ['member', 'update', '1234'],
-    ['member', 'promote', '1234'],
     ['move-leader'],
     ['move-leader', 'zz'],
     ['version'],
   ]);
-  await t.both(['put', 'h1', 'v']);
-  await t.all(formats.map((w) => ['endpoint', 'hashkv', '-w', w]));
-  await t.both(['endpoint', 'hashkv', '--rev=1', '-w', 'json']);
   await t.both(['defrag'], { normalize: normalizeStatus });
 }
 
-async function leaseSuite(t: Twin): Promise<void> {
-  const grant = { e: await runSide('etcdctl', t, 'a', ['lease', 'grant', '100']), k: await runSide('keelctl', t, 'b', ['lease', 'grant', '100']) };
-  const idOf = (r: RunResult): string => /lease ([0-9a-f]{16}) granted/.exec(r.stdout)?.[1] ?? '';
-  const lease = t.registerLeases(idOf(grant.e), idOf(grant.k));
-  assert.notEqual(lease, '');
-  t.compare(['lease', 'grant', '100'], grant.e, grant.k);
-  const ids = [idOf(grant.e), idOf(grant.k)] as const;
-  // The same arguments except the lease ID, which differs between the twins by design.
-  const withLease = async (args: (id: string) => string[], normalize?: (s: string) => string): Promise<void> => {
-    const [e, k] = await Promise.all([
-      runSide('etcdctl', t, 'a', args(ids[0])),
-      runSide('keelctl', t, 'b', args(ids[1])),
-    ]);
-    t.compare(args('<lease>'), e, k, normalize);
-  };
-  const ttl = (s: string): string => s.replace(/remaining\(\d+s\)/g, 'remaining(<n>s)').replace(/"ttl":\d+/g, '"ttl":<n>').replace(/"TTL" : 9\d/g, '"TTL" : <n>');
-  await withLease((id) => ['put', 'lk', 'v', `--lease=${id}`]);
-  for (const w of formats) {
-    await withLease((id) => ['lease', 'timetolive', id, '--keys', '-w', w], ttl);
-    await withLease((id) => ['lease', 'timetolive', id, '-w', w], ttl);
-    await withLease((id) => ['lease', 'keep-alive', '--once', id, '-w', w]);
-  }
-  for (const w of ['json', 'fields', 'table']) {
-    const g = await t.both(['lease', 'grant', '50', '-w', w], { normalize: (s) => s.replace(/"ID"( :|:)\s?\d+/g, '"ID"$1<id>') });
-    void g;
-  }
+/** --cluster: the commands dial every member's client URL (http://…) from member list. */
+async function clusterFlagSuite(t: Twin): Promise<void> {
   await t.all([
-    ['lease', 'list', '-w', 'simple'],
-    ['lease', 'list', '-w', 'json'],
-    ['lease', 'list', '-w', 'fields'],
-  ].map((a) => a), { normalize: (s) => s.replace(/\b[0-9a-f]{16}\b/g, '<id>').replace(/"(id|ID)"( :|:)\s?\d+/g, '"$1"$2<id>') });
+    ['endpoint', 'status', '--cluster'],
+    ['endpoint', 'status', '--cluster', '-w', 'json'],
+    ['endpoint', 'health', '--cluster', '-w', 'json'],
+    ['endpoint', 'hashkv', '--cluster'],
+  ], { normalize: normalizeStatus });
+}
+
+async function hashkvSuite(t: Twin): Promise<void> {
+  await t.both(['put', 'h1', 'v']);
+  await t.all([...formats.map((w) => ['endpoint', 'hashkv', '-w', w]), ['endpoint', 'hashkv', '--rev=1', '-w', 'json']]);
+}
+
+async function leaseSuite(t: Twin): Promise<void> {
+  const lease = await t.grant(['lease', 'grant', '100']);
+  assert.notEqual(lease, '', 'a lease granted on both sides');
+  await t.both(['put', 'lk', 'v', `--lease=${lease}`]);
+  await t.all(formats.flatMap((w) => [
+    ['lease', 'timetolive', lease, '--keys', '-w', w],
+    ['lease', 'timetolive', lease, '-w', w],
+    ['lease', 'keep-alive', '--once', lease, '-w', w],
+  ]), { normalize: normalizeLeases });
+  for (const w of ['json', 'fields']) await t.grant(['lease', 'grant', '50', '-w', w]);
+  await t.all(['simple', 'json', 'fields'].map((w) => ['lease', 'list', '-w', w]), { normalize: normalizeLeases });
   await t.all([
     ['lease', 'timetolive', '1234'],
     ['lease', 'timetolive', '1234', '-w', 'json'],
     ['lease', 'revoke', '1234'],
     ['lease', 'keep-alive', '--once', '1234'],
+  ]);
+  await t.clientOnly([
     ['lease', 'grant', 'xx'],
     ['lease', 'grant'],
     ['lease', 'revoke'],
@@ -92,59 +87,50 @@ async function leaseSuite(t: Twin): Promise<void> {
     ['lease', 'timetolive'],
     ['lease', 'keep-alive'],
   ]);
-  await withLease((id) => ['lease', 'revoke', id]);
-  await withLease((id) => ['lease', 'timetolive', id]);
-  await t.both(['get', 'lk']);
+  // keep-alive without --once renews every TTL/3 s until Ctrl-C: the first renewal is compared.
+  const ka = await t.stream(['lease', 'keep-alive', lease], { tap: false, normalize: firstLines(1) });
+  await ka.lines(1);
+  await ka.finish('SIGINT');
+  await t.both(['lease', 'revoke', lease]);
+  await t.all([['lease', 'timetolive', lease], ['get', 'lk']]);
+  // etcdctl grants, then finds the format unsupported (last: the lease stays unnamed).
+  await t.both(['lease', 'grant', '50', '-w', 'table']);
 }
 
-function runSide(tool: 'etcdctl' | 'keelctl', t: Twin, side: 'a' | 'b', args: string[], stdin = ''): Promise<RunResult> {
-  const s = side === 'a' ? t.a : t.b;
-  const full = [`--endpoints=${s.server.endpoint}`, ...args];
-  return new Promise((resolve) => {
-    const child = tool === 'etcdctl'
-      ? spawn(etcdctlBin() ?? 'etcdctl', full, { env: { ...process.env, ETCDCTL_API: '3' } })
-      : spawn(process.execPath, [keelctlEntry, ...full], { env: { ...process.env, ETCDCTL_API: '3' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('latin1').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('latin1').on('data', (d: string) => (stderr += d));
-    child.stdin.end(stdin);
-    child.on('close', (code) => resolve({ stdout, stderr, code }));
-  });
-}
-
-/** Starts `watch …` on both sides, runs the writes, then interrupts both watchers (Ctrl-C). */
-async function watchBoth(t: Twin, args: string[], writes: string[][]): Promise<void> {
-  const start = (tool: 'etcdctl' | 'keelctl', side: 'a' | 'b'): { done: Promise<RunResult>; stop: () => void } => {
-    const s = side === 'a' ? t.a : t.b;
-    const full = [`--endpoints=${s.server.endpoint}`, ...args];
-    const child = tool === 'etcdctl'
-      ? spawn(etcdctlBin() ?? 'etcdctl', full, { env: { ...process.env, ETCDCTL_API: '3' } })
-      : spawn(process.execPath, [keelctlEntry, ...full], { env: { ...process.env, ETCDCTL_API: '3' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('latin1').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('latin1').on('data', (d: string) => (stderr += d));
-    const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => resolve({ stdout, stderr, code: code ?? (signal === 'SIGINT' ? 130 : -1) })));
-    return { done, stop: () => child.kill('SIGINT') };
-  };
-  const e = start('etcdctl', 'a');
-  const k = start('keelctl', 'b');
-  await new Promise((r) => setTimeout(r, 1500));
-  for (const w of writes) await t.both(w);
-  await new Promise((r) => setTimeout(r, 1000));
-  e.stop();
-  k.stop();
-  t.compare(['watch…', ...args], await e.done, await k.done);
-}
-
+/** Watches: each waits until the server created it (seen on the wire), and for its last expected output. */
 async function watchSuite(t: Twin): Promise<void> {
-  await t.all([['watch'], ['watch', 'a', 'b', '--prefix'], ['watch', 'a', '--']]);
-  await watchBoth(t, ['watch', 'w1'], [['put', 'w1', 'one'], ['del', 'w1']]);
-  await watchBoth(t, ['watch', 'w', '--prefix', '--prev-kv', '-w', 'json'], [['put', 'w1', 'a'], ['put', 'w2', 'b'], ['put', 'w1', 'c']]);
-  await watchBoth(t, ['watch', 'w1', '-w', 'fields', '--prev-kv'], [['put', 'w1', 'x'], ['del', 'w1']]);
-  await watchBoth(t, ['watch', 'w1', '--rev=1', '--hex'], []);
-  await watchBoth(t, ['watch', 'w1', '--', 'sh', '-c', 'echo "$ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE"'], [['put', 'w1', 'exec']]);
+  await t.clientOnly([['watch'], ['watch', 'a', 'b', '--prefix'], ['watch', 'a', '--']]);
+  await t.clientOnly([['watch']], { env: { ETCDCTL_WATCH_RANGE_END: 'z' } });
+  let s = await t.watch(['watch', 'w1'], [['put', 'w1', 'one'], ['del', 'w1']]);
+  await s.lines(6);
+  await s.finish('SIGINT');
+  s = await t.watch(['watch', 'w', '--prefix', '--prev-kv', '-w', 'json'], [['put', 'w1', 'a'], ['put', 'w2', 'b'], ['put', 'w1', 'c']]);
+  await s.lines(3);
+  await s.finish('SIGINT');
+  s = await t.watch(['watch', 'w1', '-w', 'fields', '--prev-kv'], [['put', 'w1', 'x'], ['del', 'w1']]);
+  await s.until('the DELETE', (out) => out.includes('"Type" : DELETE'));
+  await s.finish('SIGINT');
+  s = await t.watch(['watch', 'w1', '--rev=1', '--hex']);
+  await s.until('the replay up to the second DELETE', (out) => occurrences(out, 'DELETE\n') >= 2);
+  await s.finish('SIGINT');
+  s = await t.watch(['watch', 'w1', '--', 'sh', '-c', 'echo "$ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE"'], [['put', 'w1', 'exec']]);
+  await s.until('the command\'s output', (out) => out.includes('"PUT" "w1" "exec"\n'));
+  await s.finish('SIGINT');
+}
+
+/** watch -i: watch lines from stdin while it stays open, progress, bad lines, EOF. */
+async function interactiveWatchSuite(t: Twin): Promise<void> {
+  const s = await t.stream(['watch', '-i'], { stdin: 'watch i1\n' });
+  await s.created(1);
+  await t.both(['put', 'i1', 'a']);
+  await s.lines(3);
+  s.send('watch j --prefix --prev-kv\n');
+  await s.created(2);
+  await t.both(['put', 'j1', 'b']);
+  await s.lines(6);
+  s.send('\nbogus\nwatch\nprogress\n');
+  await s.lines(8);
+  await s.finish('eof');
 }
 
 async function authSuite(t: Twin): Promise<void> {
@@ -193,50 +179,62 @@ async function authSuite(t: Twin): Promise<void> {
   await t.both(['auth', 'disable']);
 }
 
-describe('keelctl golden (cluster, lease, watch, auth) against etcd', { skip: skipUnlessTools(['etcd', 'etcdctl']) }, () => {
-  let twin: Twin | undefined;
-  before(async () => {
-    twin = await Twin.start('etcd');
-  });
-  after(async () => {
-    await twin?.stop();
-  });
-  const check = async (fn: (t: Twin) => Promise<void>): Promise<void> => {
-    assert.ok(twin !== undefined);
-    await fn(twin);
-    const diffs = twin.take();
-    assert.equal(diffs.length, 0, `${diffs.length} differences:\n${formatDiffs(diffs)}`);
-  };
-  test('endpoint status|health|hashkv, member, alarm, defrag, version', () => check(endpointSuite));
-  test('lease grant|timetolive|list|keep-alive|revoke', () => check(leaseSuite));
-  test('watch: events, formats, exec form, Ctrl-C', () => check(watchSuite));
-  test('auth, user, role', () => check(authSuite));
-  test('snapshot, lock, elect, make-mirror, check perf', { skip: 'not implemented in keelctl yet: snapshot status/restore need a bbolt reader; lock/elect/make-mirror/check perf not wired' }, () => undefined);
-  test('TLS endpoints (--cacert/--cert/--key)', { skip: 'needs a TLS-serving server fixture (keel TLS comes with a later issue)' }, () => undefined);
-  test('member add/remove/update/promote on a 3-member cluster', { skip: 'needs a multi-member cluster fixture (keel membership comes with a later issue)' }, () => undefined);
-});
+const checker = (get: () => Twin | undefined) => async (fn: (t: Twin) => Promise<void>): Promise<void> => {
+  const twin = get();
+  assert.ok(twin !== undefined, 'twin servers started');
+  await fn(twin);
+  const diffs = twin.take();
+  assert.equal(diffs.length, 0, `${diffs.length} differences:\n${formatDiffs(diffs)}`);
+};
 
-describe('keelctl golden (cluster) against keel', () => {
-  let twin: Twin | undefined;
-  let startError: unknown;
-  before(async () => {
-    try {
-      twin = await Twin.start('keel');
-    } catch (e) {
-      startError = e;
-    }
+/** A describe whose tests share one twin, run in order. */
+function twinSuite(name: string, kind: 'etcd' | 'keel', tests: (check: (fn: (t: Twin) => Promise<void>) => Promise<void>) => void): void {
+  const tools = kind === 'etcd' ? (['etcd', 'etcdctl'] as const) : (['etcdctl', 'keel'] as const);
+  // concurrency false: node:test would otherwise inherit the parent's.
+  describe(name, { skip: skipUnlessTools([...tools]), concurrency: false }, () => {
+    let twin: Twin | undefined;
+    let startError: unknown;
+    before(async () => {
+      try {
+        twin = await Twin.start(kind);
+      } catch (e) {
+        startError = e;
+      }
+    });
+    after(async () => {
+      await twin?.stop();
+    });
+    tests(checker(() => {
+      if (twin === undefined) throw new Error(`${kind} did not start: ${String(startError)}`);
+      return twin;
+    }));
   });
-  after(async () => {
-    await twin?.stop();
+}
+
+// Three independent twins (own servers) run concurrently.
+describe('keelctl golden (cluster)', { concurrency: true }, () => {
+  twinSuite('against etcd: endpoint, member, alarm, defrag, lease, watch', 'etcd', (check) => {
+    test('endpoint status|health, member, alarm, defrag, version', () => check(endpointSuite));
+    test('endpoint status|health|hashkv --cluster', () => check(clusterFlagSuite));
+    test('endpoint hashkv', () => check(hashkvSuite));
+    test('lease grant|timetolive|list|keep-alive|revoke', () => check(leaseSuite));
+    test('watch: events, formats, exec form, Ctrl-C', () => check(watchSuite));
+    test('watch -i: lines from stdin as they come, progress, EOF', { skip: 'keelctl bug: watch -i reads all of stdin before watching, lacks the progress command and prints "Invalid command:" with an extra colon' }, () => check(interactiveWatchSuite));
+    test('snapshot, lock, elect, make-mirror, check perf', { skip: 'not implemented in keelctl yet: snapshot status/restore need a bbolt reader; lock/elect/make-mirror/check perf not wired' }, () => undefined);
+    test('TLS endpoints (--cacert/--cert/--key)', { skip: 'needs a TLS-serving server fixture' }, () => undefined);
+    test('member add/remove/update/promote on a 3-member cluster', { skip: 'needs a multi-member cluster fixture' }, () => undefined);
   });
-  test('endpoint status, alarm list, version (Maintenance.Status)', async (ctx) => {
-    if (twin === undefined) return ctx.skip(`keel did not start: ${String(startError).split('\n')[0] ?? ''}`);
-    await twin.all([...formats.map((w) => ['endpoint', 'status', '-w', w]), ['version']], { normalize: normalizeStatus });
-    const diffs = twin.take();
-    assert.equal(diffs.length, 0, `${diffs.length} differences:\n${formatDiffs(diffs)}`);
+  twinSuite('against etcd: auth, user, role', 'etcd', (check) => {
+    test('auth, user, role', () => check(authSuite));
   });
-  test('lease commands', { skip: 'keel has no Lease service yet (later issue)' }, () => undefined);
-  test('watch commands', { skip: 'keel has no Watch service yet (later issue)' }, () => undefined);
-  test('member commands', { skip: 'keel has no Cluster service yet (later issue)' }, () => undefined);
-  test('auth, user, role', { skip: 'keel has no Auth service yet (later issue)' }, () => undefined);
+  twinSuite('against keel: endpoint, member, alarm, defrag, lease, watch', 'keel', (check) => {
+    test('endpoint status|health, member, alarm, defrag, version', () => check(endpointSuite));
+    test('endpoint status|health|hashkv --cluster', { skip: 'keel bug: with http:// endpoints etcdctl sends :authority "http://host:port", which node:http2 (under grpc-js) resets with PROTOCOL_ERROR before keel sees the call' }, () => check(clusterFlagSuite));
+    test('endpoint hashkv', () => check(hashkvSuite));
+    test('lease grant|timetolive|list|keep-alive|revoke', () => check(leaseSuite));
+    test('watch: events, formats, exec form, Ctrl-C', () => check(watchSuite));
+    test('auth, user, role', { skip: 'keel has no Auth service yet (Auth/User/Role RPCs unimplemented)' }, () => undefined);
+    test('TLS endpoints (--cacert/--cert/--key)', { skip: 'keel does not serve TLS yet (https client URLs are refused)' }, () => undefined);
+    test('member add/remove/update/promote on a 3-member cluster', { skip: 'needs a multi-member cluster fixture' }, () => undefined);
+  });
 });

@@ -28,13 +28,26 @@ async function kvSuite(t: Twin): Promise<void> {
   await t.both(['put', 'stdin-key'], { stdin: 'from stdin' });
   await t.both(['put', 'bin', 'caf\u00e9\u0001\u007f']);
   for (const w of formats) await t.both(['put', 'foo', `v-${w}`, '--prev-kv', '-w', w]);
-  await t.both(['put']);
-  await t.both(['put', 'onlykey']);
-  await t.both(['put', 'a', 'b', '--lease=zz']);
   await t.both(['put', 'a', 'b', '--lease=1234']);
   await t.both(['put', 'a', '--ignore-value']);
-  await t.both(['put', 'a', 'b', '--ignore-value']);
-  await t.both(['put', 'a', 'b', 'c']);
+  await t.clientOnly([
+    ['put'],
+    ['put', 'onlykey'],
+    ['put', 'a', 'b', '--lease=zz'],
+    ['put', 'a', 'b', '--ignore-value'],
+    ['put', 'a', 'b', 'c'],
+    ['get', 'foo', '--consistency=x'],
+    ['get', 'foo', '--sort-by=bad'],
+    ['get', 'foo', '--order=bad'],
+    ['get', 'foo', '--prefix', '--from-key'],
+    ['get', 'a', 'b', '--prefix'],
+    ['get'],
+    ['del'],
+    ['del', 'a', 'b', 'c'],
+    ['txn', 'arg'],
+    ['compaction'],
+    ['compaction', 'x'],
+  ]);
 
   // get: every format, prefix/from-key/range, sort, limit, rev, keys-only, hex (read-only: concurrent).
   await t.all([
@@ -53,12 +66,6 @@ async function kvSuite(t: Twin): Promise<void> {
     ['get', 'foo', '--rev=2', '-w', 'json'],
     ['get', 'foo', '--rev=100000'],
     ['get', 'foo', '--consistency=s'],
-    ['get', 'foo', '--consistency=x'],
-    ['get', 'foo', '--sort-by=bad'],
-    ['get', 'foo', '--order=bad'],
-    ['get', 'foo', '--prefix', '--from-key'],
-    ['get', 'a', 'b', '--prefix'],
-    ['get'],
   ]);
 
   // del.
@@ -68,8 +75,6 @@ async function kvSuite(t: Twin): Promise<void> {
   await t.both(['del', 'd1', '--prev-kv', '-w', 'json']);
   await t.both(['del', 'd', '--prefix', '--prev-kv']);
   await t.both(['del', 'k1', 'k2', '-w', 'fields']);
-  await t.both(['del']);
-  await t.both(['del', 'a', 'b', 'c']);
   await t.both(['put', 'k1', 'v1']);
 
   // txn from stdin, in every format, and its error paths.
@@ -82,11 +87,8 @@ async function kvSuite(t: Twin): Promise<void> {
   await t.both(['txn'], { stdin: 'bogus("k1") > "0"\n\n\n\n' });
   await t.both(['txn'], { stdin: 'mod("k1") > "0"\n\nput k1 y\n' });
   await t.both(['txn'], { stdin: '' });
-  await t.both(['txn', 'arg']);
 
   // compaction.
-  await t.both(['compaction']);
-  await t.both(['compaction', 'x']);
   await t.both(['compaction', '3']);
   await t.both(['compaction', '3']);
   await t.both(['compaction', '--physical', '5']);
@@ -101,16 +103,18 @@ async function globalSuite(t: Twin): Promise<void> {
     ['get', 'foo', '-w=fields'],
     ['-w', 'json', 'get', 'foo'],
     ['get', '--prefix=false', 'foo'],
+    ['get', 'foo', '-w', 'xml'],
+    ['get', 'foo', '--command-timeout', '3s', '--dial-timeout=1s', '--keepalive-time=1s', '--keepalive-timeout=2s'],
+    ['get', 'foo', '--insecure-transport=true', '--insecure-skip-tls-verify'],
+    ['get', '--', '-dash'],
+  ]);
+  await t.clientOnly([
     ['get', 'foo', '--prefix=maybe'],
     ['get', 'foo', '--limit', 'x'],
     ['get', 'foo', '--bogus'],
     ['put', '-x', 'a', 'b'],
     ['get', 'foo', '-w'],
-    ['get', 'foo', '-w', 'xml'],
     ['get', 'foo', '--dial-timeout=abc'],
-    ['get', 'foo', '--command-timeout', '3s', '--dial-timeout=1s', '--keepalive-time=1s', '--keepalive-timeout=2s'],
-    ['get', 'foo', '--insecure-transport=true', '--insecure-skip-tls-verify'],
-    ['get', '--', '-dash'],
     ['bogus'],
     ['get', '--help'],
     ['help', 'put'],
@@ -127,17 +131,22 @@ async function globalSuite(t: Twin): Promise<void> {
   await t.both(['get', 'foo'], { env: { ETCDCTL_ENDPOINTS: '<endpoint>' } });
   await t.both(['get', 'foo'], { noEndpoints: true, env: { ETCDCTL_ENDPOINTS: '<endpoint>', ETCDCTL_COMMAND_TIMEOUT: '3s', ETCDCTL_DIAL_TIMEOUT: '1s' } });
   // Unreachable endpoints: the wait for the command timeout, then etcdctl's error.
-  await t.both(['--endpoints=127.0.0.1:1', '--command-timeout=1s', 'get', 'foo'], { noEndpoints: true });
-  await t.both(['--endpoints=127.0.0.1:1', '--command-timeout=1s', 'endpoint', 'status'], { noEndpoints: true });
+  await t.clientOnly([
+    ['--endpoints=127.0.0.1:1', '--command-timeout=1s', 'get', 'foo'],
+    ['--endpoints=127.0.0.1:1', '--command-timeout=1s', 'endpoint', 'status'],
+  ], { noEndpoints: true });
   // Failover: a dead endpoint first.
   await t.both(['get', 'foo'], { noEndpoints: true, env: { ETCDCTL_ENDPOINTS: '127.0.0.1:1,<endpoint>' } });
 }
 
 const kinds = process.env['KEELCTL_GOLDEN_CROSS'] === '1' ? (['cross'] as const) : (['etcd', 'keel'] as const);
+// The twins are independent (own servers): they run concurrently, each one's
+// tests in order (they share its twin; node:test would inherit the concurrency).
+describe('keelctl golden (kv)', { concurrency: true }, () => {
 for (const kind of kinds) {
   const needs = kind === 'etcd' ? (['etcd', 'etcdctl'] as const) : (['etcd', 'etcdctl', 'keel'] as const);
   const skip = skipUnlessTools([...needs]) || (kind !== 'etcd' && keelEntry() === undefined ? 'keel not built' : false);
-  describe(`keelctl golden (kv) against ${kind}`, { skip }, () => {
+  describe(`against ${kind}`, { skip, concurrency: false }, () => {
     let twin: Twin | undefined;
     let startError: unknown;
     before(async () => {
@@ -163,3 +172,4 @@ for (const kind of kinds) {
     test('global flags, ETCDCTL_* variables, errors and exit codes', (ctx) => withTwin(ctx, globalSuite));
   });
 }
+});

@@ -100,7 +100,10 @@ export async function endpointHashKVCommand(ctx: Context): Promise<void> {
   for (const ep of eps) {
     const cli = ctx.endpointClient(ep, true);
     try {
-      list.push({ ep, resp: await cli.hashKV(ctx.int('rev'), ctx.deadline()) });
+      const resp = await cli.hashKV(ctx.int('rev'), ctx.deadline());
+      // etcdctl 3.4's HashKVResponse has no hash_revision (field 4, added in 3.5): print what it prints.
+      delete (resp as { hash_revision?: unknown }).hash_revision;
+      list.push({ ep, resp });
     } catch (e) {
       failed = true;
       ctx.errln(`Failed to get the hash of endpoint ${ep} (${errorText(e)})`);
