@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Member, createLogger, defaultConfig, etcdVersion, clusterVersion, type ServerConfig, type Logger, type LogLevel, type PeerNetwork, parseInitialCluster, parseRetention } from '../src/server';
 import { createClientServer, listen } from '../src/api';
-import { Transport, probeClusterId } from '../src/transport';
+import { Transport, probeClusterId, type TlsFiles } from '../src/transport';
 import { limits } from '../src/util';
 import { parseFlags, usage, shortUsage, durationMs, FlagError, type ParsedFlags } from './keel-flags';
 
@@ -70,6 +70,8 @@ function validate(cfg: ServerConfig, f: ParsedFlags): void {
  */
 class LazyPeers implements PeerNetwork {
   private transport: Transport | undefined;
+  /** --peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth (https peer URLs). */
+  tls: TlsFiles | undefined;
   private starting: Promise<void> | undefined;
   private readonly peers = new Map<bigint, string[]>();
 
@@ -96,6 +98,7 @@ class LazyPeers implements PeerNetwork {
       memberId: this.member.memberId,
       clusterId: this.member.clusterId,
       listenUrls: this.cfg.listenPeerUrls,
+      ...(this.tls === undefined ? {} : { tls: this.tls }),
       onMessage: (m) => this.member.step(m),
       onUnreachable: (id) => this.member.reportUnreachable(id),
       onSnapshotStatus: (id, ok) => this.member.reportSnapshot(id, ok),
@@ -142,12 +145,23 @@ async function main(): Promise<void> {
     log.warn('failed to verify flags', { error: (e as Error).message });
     process.exit(1);
   }
-  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'initial-cluster', 'initial-cluster-state', 'listen-peer-urls', 'heartbeat-interval', 'election-timeout', 'pre-vote', 'snapshot-count', 'experimental-snapshot-catchup-entries', 'auto-compaction-mode', 'auto-compaction-retention', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
+  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'initial-cluster', 'initial-cluster-state', 'listen-peer-urls', 'heartbeat-interval', 'election-timeout', 'pre-vote', 'snapshot-count', 'experimental-snapshot-catchup-entries', 'auto-compaction-mode', 'auto-compaction-retention', 'peer-cert-file', 'peer-key-file', 'peer-trusted-ca-file', 'peer-client-cert-auth', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
   if (unsupported.length > 0) log.warn('flags accepted but not yet in effect in this keel version', { flags: unsupported });
-  await run(cfg, log, durationMs(flags.values.get('experimental-watch-progress-notify-interval') ?? '10m0s'));
+  await run(cfg, log, durationMs(flags.values.get('experimental-watch-progress-notify-interval') ?? '10m0s'), peerTls(flags));
 }
 
-async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: number): Promise<void> {
+function peerTls(f: ParsedFlags): TlsFiles | undefined {
+  const v = (n: string): string => f.values.get(n) ?? '';
+  if (v('peer-cert-file') === '' || v('peer-key-file') === '') return undefined;
+  return {
+    certFile: v('peer-cert-file'),
+    keyFile: v('peer-key-file'),
+    ...(v('peer-trusted-ca-file') === '' ? {} : { trustedCaFile: v('peer-trusted-ca-file') }),
+    clientCertAuth: v('peer-client-cert-auth') === 'true',
+  };
+}
+
+async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: number, tls: TlsFiles | undefined): Promise<void> {
   log.info('starting keel', { 'keel-version': keelVersion, 'etcd-version': etcdVersion, 'node-version': process.version, name: cfg.name, 'data-dir': cfg.dataDir, 'advertise-client-urls': cfg.advertiseClientUrls, 'listen-client-urls': cfg.listenClientUrls, 'max-request-bytes': cfg.maxRequestBytes, 'max-txn-ops': cfg.maxTxnOps, 'quota-backend-bytes': cfg.quotaBackendBytes });
   let stopping = false;
   const fatal = (e: unknown): void => {
@@ -158,7 +172,7 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
     // A joining member learns the cluster ID from a peer it was told about (etcd asks their /members).
     const others = [...parseInitialCluster(cfg.initialCluster)].filter(([name]) => name !== cfg.name).flatMap(([, urls]) => urls);
     try {
-      cfg.existingClusterId = await probeClusterId(others, 0n, undefined, 5000);
+      cfg.existingClusterId = await probeClusterId(others, 0n, tls, 5000);
     } catch (e) {
       log.error('failed to join the cluster', { error: (e as Error).message });
       process.exit(1);
@@ -173,6 +187,7 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
   }
   log.info('starting member', { 'local-member-id': member.memberIdHex, 'cluster-id': member.clusterIdHex, 'initial-cluster': cfg.initialCluster, 'initial-cluster-state': cfg.initialClusterState });
   const network = new LazyPeers(cfg, member, log, fatal);
+  network.tls = tls;
   if (member.memberList().length > 1 || cfg.initialClusterState === 'existing') await network.ensure();
   member.start(network);
   await member.ready;
