@@ -96,6 +96,12 @@ function isCreate(ev: Event): boolean {
 
 export class WatchStream {
   readonly watchers = new Map<number, Watcher>();
+  /**
+   * IDs of watchers the server canceled (compaction) that the client has not
+   * canceled yet: etcd keeps them, so the client's cancel is still answered
+   * and the ID stays taken until then.
+   */
+  readonly serverCanceled = new Set<number>();
   private nextAutoId = 0;
   blocked = false;
   closed = false;
@@ -110,6 +116,10 @@ export class WatchStream {
   }
 
   cancel(watchId: number): boolean {
+    if (this.serverCanceled.delete(watchId)) {
+      this.sink.write({ watchId, revision: this.hub.revision, events: [], canceled: true });
+      return true;
+    }
     const w = this.watchers.get(watchId);
     if (w === undefined) return false;
     this.hub.remove(w);
@@ -137,8 +147,8 @@ export class WatchStream {
 
   /** etcd: watch_id 0 asks the stream to choose; any other ID is the client's and must be unused. */
   allocateId(requested: number): number | undefined {
-    if (requested !== 0) return this.watchers.has(requested) ? undefined : requested;
-    while (this.watchers.has(this.nextAutoId)) this.nextAutoId++;
+    if (requested !== 0) return this.watchers.has(requested) || this.serverCanceled.has(requested) ? undefined : requested;
+    while (this.watchers.has(this.nextAutoId) || this.serverCanceled.has(this.nextAutoId)) this.nextAutoId++;
     return this.nextAutoId++;
   }
 
@@ -357,6 +367,7 @@ export class WatchHub {
         if (w.nextRev >= compactRev || compactRev === 0) continue;
         // etcd: a watcher whose start was compacted gets compact_revision and is canceled.
         this.remove(w);
+        if (w.stream.serverCanceled.size < limits.watchersMax) w.stream.serverCanceled.add(w.id);
         w.stream.write({ watchId: w.id, revision: 0, events: [], canceled: true, compactRevision: compactRev });
       }
       const live = ready.filter((w) => w.stream.watchers.get(w.id) === w);

@@ -75,7 +75,8 @@ test('a 3-member cluster comes up from --initial-cluster; etcdctl member list an
   const endpoints = members.map((m) => m.endpoint).join(',');
   const list = etcdctl(endpoints, 'member', 'list', '-w', 'table');
   assert.equal(list.status, 0, list.stderr);
-  const rows = list.stdout.split('\n').filter((l) => /^\| [0-9a-f]{16} \|/.test(l));
+  // etcdctl prints IDs in hex without leading zeros, right-aligned.
+  const rows = list.stdout.split('\n').filter((l) => /^\| +[0-9a-f]{1,16} \|/.test(l));
   assert.equal(rows.length, 3, list.stdout);
   for (const [i, m] of members.entries()) {
     assert.ok(rows.some((r) => r.includes(`| started |   m${i + 1} |`) && r.includes(m.peerUrl) && r.includes(m.clientUrl) && r.includes('|      false |')), `row for m${i + 1} in\n${list.stdout}`);
