@@ -40,7 +40,7 @@ export function logTail(pid: number, lines: number): string[] {
   return (logTails.get(pid) ?? []).slice(-lines);
 }
 
-function spawnTracked(bin: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+export function spawnTracked(bin: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
   if (stopping) throw new Error('stopping');
   const child = spawn(bin, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`spawn ${bin} failed (no pid)`);
