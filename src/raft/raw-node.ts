@@ -230,6 +230,16 @@ export class RawNode {
   get state(): StateType {
     return this.raft.state;
   }
+
+  /** The current term, without building a whole status() (read on every client response). */
+  get term(): number {
+    return this.raft.term;
+  }
+
+  /** The commit index, without building a whole status(). */
+  get commitIndex(): number {
+    return this.raft.raftLog.committed;
+  }
 }
 
 function softStateEqual(a: SoftState, b: SoftState): boolean {

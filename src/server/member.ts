@@ -232,7 +232,8 @@ export class Member {
     this.driver.start();
     this.startAutoCompaction();
     // A lone voter need not wait an election timeout (etcd fast-forwards its ticks).
-    if (this.driver.node.status().confState.voters.length === 1 && this.driver.node.status().confState.voters[0] === this.memberId) this.driver.node.campaign();
+    const voters = this.driver.node.status().confState.voters;
+    if (voters.length === 1 && voters[0] === this.memberId) this.driver.node.campaign();
     this.driver.kick();
     void this.publish();
   }
@@ -254,7 +255,7 @@ export class Member {
 
   get memberIdHex(): string { return idToHex(this.memberId); }
   get clusterIdHex(): string { return idToHex(this.clusterId); }
-  get raftTerm(): bigint { return BigInt(this.driver.node.status().hardState.term); }
+  get raftTerm(): bigint { return BigInt(this.driver.node.term); }
   get leaderId(): bigint { return this.leader; }
 
   currentRevision(): number { return this.store.currentRevision(); }
@@ -865,7 +866,7 @@ export class Member {
 
   private onSoftState(s: SoftState): void {
     const wasLeader = this.isLeader;
-    if (s.lead !== this.leader) this.log.info('raft leader changed', { 'local-member-id': this.memberIdHex, leader: idToHex(s.lead), term: this.driver.node.status().hardState.term });
+    if (s.lead !== this.leader) this.log.info('raft leader changed', { 'local-member-id': this.memberIdHex, leader: idToHex(s.lead), term: this.driver.node.term });
     this.leader = s.lead;
     this.isLeader = s.state === 'leader';
     // Only the leader expires leases; a new leader gives every lease a fresh
@@ -934,7 +935,7 @@ export class Member {
 
   /** Resolves once everything committed now has been applied locally. */
   private appliedToCommit(): Promise<void> {
-    const commit = this.driver.node.status().hardState.commit;
+    const commit = this.driver.node.commitIndex;
     if (this.appliedIndex >= commit) return Promise.resolve();
     if (this.appliedWaiters.length >= limits.applyQueueRequestsMax) return Promise.reject(new EtcdError('TooManyRequests'));
     return new Promise((resolve) => this.appliedWaiters.push({ index: commit, resolve }));
