@@ -134,6 +134,8 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
     'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
     'grpc.keepalive_timeout_ms': 20 * 1000,
+    // channelz bookkeeping costs every call a few counters and timestamps; keel exposes no channelz service.
+    'grpc.enable_channelz': 0,
   });
   server.addService(sized(etcdService('KV').service), kvHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
   server.addService(etcdService('Watch').service, watchHandlers(opts.member, opts.progressNotifyIntervalMs));

@@ -115,7 +115,7 @@ export class MvccStore {
   private compactRev = -1;
   private compactDirty = false;
 
-  // Bounded by the apply batch between two commits (limits.applyBatchRequestsMax requests); commit empties both.
+  // Bounded by what is applied between two commits (limits.storeUncommittedEntriesMax entries, plus one apply batch); commit empties both.
   private uncommitted: UncommittedRecord[] = [];
   private readonly uncommittedValues = new Map<string, KeyValue>();
 
@@ -258,8 +258,12 @@ export class MvccStore {
     }
   }
 
-  /** Makes every change since the last commit durable in one synced batch, with the caller's meta keys. */
-  async commit(meta: Array<[string, Buffer | undefined]> = []): Promise<void> {
+  /**
+   * Writes every change since the last commit to the backend in one batch, with the caller's meta
+   * keys; synced (on stable storage when this resolves) unless options.sync is false, for callers
+   * that keep their own write-ahead log.
+   */
+  async commit(meta: Array<[string, Buffer | undefined]> = [], options: { sync: boolean } = { sync: true }): Promise<void> {
     this.checkOpen();
     assert(!this.committing, 'mvcc commits never overlap');
     if (this.gcError !== undefined) throw this.gcError;
@@ -279,7 +283,7 @@ export class MvccStore {
       }
       const gcReady = this.gcAwaitingCommit;
       this.gcAwaitingCommit = [];
-      await this.backend.write(ops, { sync: true });
+      await this.backend.write(ops, { sync: options.sync });
       for (const r of records) if (r.kv !== undefined) this.uncommittedValues.delete(revisionId(r.main, r.sub));
       this.gcQueue.push(...gcReady);
       this.kickGc();

@@ -116,8 +116,23 @@ export class Member {
   private compactionTimer: NodeJS.Timeout | undefined;
   /** Meta records (leases, alarms, members) to write with the next commit; undefined deletes. */
   private pendingMeta: Array<[string, Buffer | undefined]> = [];
-  /** Events applied but not yet committed to the backend, by revision. */
+  /** Events of the apply batch in progress, by revision (published to watchers at its end). */
   private pendingEvents: Array<[number, Event[]]> = [];
+  /**
+   * The store's backend write of earlier apply batches, running in the background (one at a time):
+   * the raft log is the write-ahead log, so clients are answered once a batch is applied in memory.
+   */
+  private commitInFlight: Promise<void> | undefined;
+  /** Entries applied (in memory) since the last commit was started; bounded by limits.storeUncommittedEntriesMax. */
+  private uncommittedEntries = 0;
+  /** Revision and applied index the backend holds (as of the last finished commit). */
+  private committedRevision: number;
+  private committedIndex: number;
+  private commitsStarted = 0;
+  private commitsDone = 0;
+  /** The next commit is synced (before the raft log is compacted past it). */
+  private syncNextCommit = false;
+  private applying = false;
   private readonly hub: WatchHub;
   private readonly alarms = new Map<string, AlarmMember>();
   private readonly members = new Map<bigint, MemberInfo>();
@@ -159,12 +174,17 @@ export class Member {
     this.store = store;
     this.snapshotIndex = raftLog.snapshot().metadata.index;
     this.appliedIndex = appliedIndex;
+    this.committedRevision = store.currentRevision();
+    this.committedIndex = appliedIndex;
     this.ids = new LeaseIdGenerator(memberId, Date.now());
     this.ready = new Promise((r) => { this.readyResolve = r; });
     this.listenForEvents(store);
     this.hub = new WatchHub(
       {
-        readHistory: (from, to, eventsMax) => readHistory(this.backend, from, to, eventsMax),
+        readHistory: async (from, to, eventsMax) => {
+          await this.waitCommitted(to);
+          return readHistory(this.backend, from, to, eventsMax);
+        },
         kvAt: (key, revision) => this.kvAt(key, revision),
         compactRevision: () => this.store.compactRevision(),
       },
@@ -209,7 +229,10 @@ export class Member {
       const raftLog = await openRaftLog(path.join(memberDir, 'wal'), state.appliedIndex);
       // The store can be ahead of the log (a crash right after restoring a leader's snapshot): raft
       // resumes from what the log holds and the entries the store already has are skipped on apply.
-      const raftApplied = Math.min(state.appliedIndex, Math.max(raftLog.lastIndex(), raftLog.snapshot().metadata.index));
+      // The log's commit index can also be behind the store: a hard state that only moved the commit
+      // index is written unsynced (raft's mustSync), so a power cut may lose it; raft learns it again.
+      const logCommit = Math.max(raftLog.initialState().hardState.commit, raftLog.snapshot().metadata.index);
+      const raftApplied = Math.min(state.appliedIndex, Math.max(raftLog.lastIndex(), raftLog.snapshot().metadata.index), logCommit);
       // Bootstrap peers only for a brand-new member of a new cluster; a joining member learns the configuration from the leader.
       const bootstrap = raftLog.isNew() && config.initialClusterState === 'new' ? members.map((m) => m.id) : [];
       const m = new Member(config, log, backend, store, raftLog, memberId, BigInt('0x' + identity.clusterId), fatal, lessor, state.appliedIndex, bootstrap, clock, raftApplied);
@@ -364,12 +387,14 @@ export class Member {
     const compactRevision = this.store.compactRevision();
     if (rev < compactRevision) throw new EtcdError('Compacted');
     // Old revisions are deleted in the background; hash only once that is done, so members agree.
+    await this.flushStore(false);
     await this.store.compactionSettled();
     return { hash: await hashKv(this.backend, compactRevision, rev), compactRevision, hashRevision: rev, revision: current };
   }
 
   async hash(): Promise<{ hash: number; revision: number }> {
     this.checkRunning();
+    await this.flushStore(false);
     await this.store.compactionSettled();
     return { hash: await hashAll(this.backend), revision: this.store.currentRevision() };
   }
@@ -465,6 +490,7 @@ export class Member {
   /** etcd's Defragment: this member's files rewritten without deleted data. */
   async defragment(): Promise<void> {
     this.checkRunning();
+    await this.flushStore(false);
     await this.store.compactionSettled();
     await this.backend.defragment();
     await this.refreshDbSize(true);
@@ -478,6 +504,7 @@ export class Member {
   /** The whole store as keel's snapshot format (Maintenance.Snapshot). */
   async snapshot(): Promise<{ size: number; chunks: AsyncGenerator<Buffer> }> {
     this.checkRunning();
+    await this.flushStore(false);
     return spoolSnapshot(this.backend);
   }
 
@@ -519,8 +546,12 @@ export class Member {
       for (const w of b.waiters) w.reject(new EtcdError('Stopped'));
     }
     await this.driver.idle();
-    await this.raftLog.close();
-    await this.store.close();
+    try {
+      await this.flushStore(false);
+    } finally {
+      await this.raftLog.close();
+      await this.store.close();
+    }
   }
 
   // ---- proposals ----
@@ -583,35 +614,104 @@ export class Member {
 
   private async applyCommitted(entries: readonly Entry[]): Promise<void> {
     const outcomes: Array<[bigint, boolean, unknown]> = [];
-    for (const e of entries) {
-      if (e.index <= this.appliedIndex) continue;
-      if (e.type === 'confChange') {
-        const requestId = this.applyConfChange(decodeConfChange(e.data));
-        if (requestId !== undefined) outcomes.push([requestId, true, undefined]);
-      }
-      else if (e.data.byteLength > 0) {
-        const req = decodeRequest(e.data);
-        try {
-          outcomes.push([req.id, true, await this.execute(req.body)]);
-        } catch (err) {
-          if (!(err instanceof EtcdError)) throw err;
-          outcomes.push([req.id, false, err]);
+    this.applying = true;
+    try {
+      for (const e of entries) {
+        if (e.index <= this.appliedIndex) continue;
+        if (e.type === 'confChange') {
+          const requestId = this.applyConfChange(decodeConfChange(e.data));
+          if (requestId !== undefined) outcomes.push([requestId, true, undefined]);
         }
+        else if (e.data.byteLength > 0) {
+          const req = decodeRequest(e.data);
+          try {
+            outcomes.push([req.id, true, await this.execute(req.body)]);
+          } catch (err) {
+            if (!(err instanceof EtcdError)) throw err;
+            outcomes.push([req.id, false, err]);
+          }
+        }
+        this.appliedIndex = e.index;
+        this.uncommittedEntries++;
       }
-      this.appliedIndex = e.index;
+    } finally {
+      this.applying = false;
     }
-    const meta = this.pendingMeta;
-    this.pendingMeta = [];
-    meta.push([consistentIndexMeta, bigintBytes(this.appliedIndex)]);
-    await this.store.commit(meta);
     const published = this.pendingEvents;
     this.pendingEvents = [];
     for (const [revision, events] of published) this.hub.publish(revision, events);
     this.hub.advance(this.store.currentRevision());
     for (const [id, ok, value] of outcomes) this.settle(id, ok, value);
     this.releaseReads();
-    await this.maybeSnapshot();
+    if (this.snapshotDue()) {
+      // The log is about to be compacted past what the store may have on disk: make the store durable first.
+      await this.flushStore(true);
+      await this.maybeSnapshot();
+    } else if (this.uncommittedEntries >= limits.storeUncommittedEntriesMax) {
+      await this.flushStore(false);
+    } else {
+      this.kickCommit();
+    }
     void this.refreshDbSize(false);
+  }
+
+  /**
+   * Starts writing everything applied so far to the store's backend, with the consistent index in
+   * the same batch (so a restart replays the raft log from exactly after it), unless a commit is
+   * already running (it starts the next one when done) or an apply batch is half done.
+   */
+  private kickCommit(): void {
+    if (this.commitInFlight !== undefined || this.applying) return;
+    if (this.uncommittedEntries === 0 && this.pendingMeta.length === 0 && !this.syncNextCommit) return;
+    const meta = this.pendingMeta;
+    this.pendingMeta = [];
+    meta.push([consistentIndexMeta, bigintBytes(this.appliedIndex)]);
+    const revision = this.store.currentRevision();
+    const index = this.appliedIndex;
+    const sync = this.syncNextCommit;
+    const seq = ++this.commitsStarted;
+    this.syncNextCommit = false;
+    this.uncommittedEntries = 0;
+    this.commitInFlight = this.store.commit(meta, { sync }).then(
+      () => {
+        this.committedRevision = revision;
+        this.committedIndex = index;
+        this.commitsDone = seq;
+        this.commitInFlight = undefined;
+        this.kickCommit();
+      },
+      (e: unknown) => {
+        this.commitInFlight = undefined;
+        this.fatal(e);
+        throw e;
+      },
+    );
+  }
+
+  /** Resolves once everything applied so far is in the store's backend (on stable storage if sync). */
+  private async flushStore(sync: boolean): Promise<void> {
+    const target = this.appliedIndex;
+    let syncSeq = 0;
+    if (sync) {
+      this.syncNextCommit = true;
+      // Whether or not a commit is running, the next one to start is the synced one.
+      syncSeq = this.commitsStarted + 1;
+    }
+    await this.waitStore(() => this.committedIndex >= target && this.commitsDone >= syncSeq);
+  }
+
+  /** Waits until the backend holds revision `revision` (catch-up reads of history come from the backend). */
+  private async waitCommitted(revision: number): Promise<void> {
+    await this.waitStore(() => this.committedRevision >= revision);
+  }
+
+  private async waitStore(done: () => boolean): Promise<void> {
+    for (let turn = 0; !done(); turn++) {
+      assert(turn < limits.storeCommitWaitTurnsMax, 'what was applied reaches the store backend');
+      if (this.commitInFlight !== undefined) await this.commitInFlight;
+      else if (this.applying) await new Promise((r) => setImmediate(r));
+      else this.kickCommit();
+    }
   }
 
   private async execute(body: Op): Promise<unknown> {
@@ -785,8 +885,13 @@ export class Member {
    * --experimental-snapshot-catchup-entries for followers that are a little
    * behind); the store itself is the snapshot, so the raft snapshot holds none.
    */
+  /** Whether the next maybeSnapshot() will compact the log (so the store must be durable first). */
+  private snapshotDue(): boolean {
+    return this.appliedIndex - this.snapshotIndex >= this.config.snapshotCount;
+  }
+
   private async maybeSnapshot(): Promise<void> {
-    if (this.appliedIndex - this.snapshotIndex < this.config.snapshotCount) return;
+    if (!this.snapshotDue()) return;
     // Right after a restore the store can be ahead of the entries this log holds.
     if (this.appliedIndex > this.raftLog.lastIndex()) return;
     const confState = this.driver.node.status().appliedConfState;
@@ -805,6 +910,8 @@ export class Member {
     const memberDir = path.join(this.config.dataDir, 'member');
     const restoring = path.join(memberDir, 'db.restoring');
     fs.rmSync(restoring, { recursive: true, force: true });
+    // Earlier applies go to the old store first: it is closed (and replaced) below.
+    await this.flushStore(false);
     const identity = await this.store.getMeta(identityMeta);
     assert(identity !== undefined, 'a running member has its identity');
     const fresh = await openLevelBackend(restoring);
@@ -825,6 +932,8 @@ export class Member {
     this.adoptState(state);
     if (this.isLeader) lessor.promote(this.config.electionTimeoutMs);
     this.appliedIndex = state.appliedIndex;
+    this.committedIndex = state.appliedIndex;
+    this.committedRevision = this.store.currentRevision();
     this.snapshotIndex = snapshot.metadata.index;
     this.hub.resync(this.store.currentRevision());
     for (const m of this.members.values()) if (m.id !== this.memberId) this.network?.addPeer(m.id, m.peerUrls);

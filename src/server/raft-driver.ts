@@ -1,10 +1,17 @@
 // Drives the pure raft core: ticks on a timer, and for every Ready persists
-// (one synced write), sends, applies the committed entries, then advances.
+// (one write, synced when raft says it must be), sends, applies the committed
+// entries, then advances. A leader sends its replication messages before its
+// own write, so the followers' writes overlap the leader's (raft thesis
+// §10.2.1). That is safe because Readies are handled one after another: a
+// commit index that counts the leader's not yet durable entries can only be
+// computed from acknowledgements of messages sent in this Ready, so it leaves
+// in a later Ready, after this one's write. Everything else — votes, vote
+// and append responses — leaves only after the write.
 // Everything raft needs from the outside world arrives through here.
 import type { RawNode, Ready, Message, Entry, ReadState, SoftState, HardState, Snapshot } from '../raft';
 
 export interface RaftLog {
-  save(hardState: HardState | null, entries: readonly Entry[], snapshot: Snapshot | null): Promise<void>;
+  save(hardState: HardState | null, entries: readonly Entry[], snapshot: Snapshot | null, sync: boolean): Promise<void>;
 }
 
 export interface RaftDriverHooks {
@@ -19,6 +26,9 @@ export interface RaftDriverHooks {
   readStates(rs: readonly ReadState[]): void;
   fatal(e: unknown): void;
 }
+
+/** What a leader may send before its own write: replication, from the leader of the current term. */
+const leaderEarlyTypes: ReadonlySet<Message['type']> = new Set<Message['type']>(['MsgApp', 'MsgHeartbeat', 'MsgSnap']);
 
 export class RaftDriver {
   private running = false;
@@ -79,10 +89,19 @@ export class RaftDriver {
       // next start handles (entries it already has are skipped).
       if (rd.snapshot !== null) await this.hooks.restore(rd.snapshot);
       const snapshot = rd.snapshot === null ? null : { metadata: rd.snapshot.metadata, data: new Uint8Array(0) };
-      if (rd.hardState !== null || rd.entries.length > 0 || snapshot !== null) await this.log.save(rd.hardState, rd.entries, snapshot);
+      let after = rd.messages;
+      if (rd.messages.length > 0 && this.node.state === 'leader') {
+        const term = this.node.term;
+        const before = rd.messages.filter((m) => m.term === term && leaderEarlyTypes.has(m.type));
+        if (before.length > 0) {
+          after = rd.messages.filter((m) => !(m.term === term && leaderEarlyTypes.has(m.type)));
+          this.hooks.send(before);
+        }
+      }
+      if (rd.hardState !== null || rd.entries.length > 0 || snapshot !== null) await this.log.save(rd.hardState, rd.entries, snapshot, rd.mustSync);
       if (rd.entries.length > 0) this.hooks.appended(rd.entries);
       if (rd.softState !== null) this.hooks.softState(rd.softState);
-      if (rd.messages.length > 0) this.hooks.send(rd.messages);
+      if (after.length > 0) this.hooks.send(after);
       if (rd.committedEntries.length > 0) await this.hooks.apply(rd.committedEntries);
       if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
       this.node.advance();

@@ -21,7 +21,7 @@ import {
   snapshotDataKey, snapshotDataKeyChunk, type LogStart, type SnapshotRecord,
 } from './raft-codec';
 import { RaftLogCache } from './raft-log-cache';
-import { describe } from './level-backend';
+import { describe, writeBatch } from './level-backend';
 
 type Db = Level<Buffer, Buffer>;
 type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
@@ -34,6 +34,8 @@ export class DurableRaftStorage implements Storage {
   /** A failed disk write: the log on disk may be behind what raft was told, so every later call fails. */
   private failure: Error | null = null;
   private closed = false;
+  /** A hard state that only moved the commit index is kept in memory until the next write. */
+  private hardStateUnwritten = false;
   /** Calls waiting for their turn. */
   private pending = 0;
   /** Whether the format marker is on disk (it goes with the first batch of a new log). */
@@ -112,15 +114,19 @@ export class DurableRaftStorage implements Storage {
   // --- writes ---
 
   /**
-   * Persists one Ready in one synced batch: the snapshot (if non-null; it
-   * replaces the whole log), then the hard state (if non-null), then entries
+   * Persists one Ready in one batch: the snapshot (if non-null; it replaces
+   * the whole log), then the hard state (if non-null), then entries
    * (replacing any conflicting suffix; entries at or below the log start are
-   * skipped). The in-memory copy changes only after the write succeeded.
-   * Throws StorageError 'SnapshotOutOfDate' (nothing written) for a snapshot
-   * not newer than the one held.
+   * skipped). The batch is synced unless sync is false, which raft allows
+   * when only the commit index changed (Ready.mustSync): losing that to a
+   * power cut only makes the member learn the commit index again. A batch
+   * with entries or a snapshot is always synced. The in-memory copy changes
+   * only after the write succeeded. Throws StorageError 'SnapshotOutOfDate'
+   * (nothing written) for a snapshot not newer than the one held.
    */
-  save(hardState: HardState | null, entries: readonly Entry[], snapshot: Snapshot | null): Promise<void> {
-    return this.serialize(() => this.doSave(hardState, entries, snapshot));
+  save(hardState: HardState | null, entries: readonly Entry[], snapshot: Snapshot | null, sync = true): Promise<void> {
+    const mustSync = sync || entries.length > 0 || snapshot !== null;
+    return this.serialize(() => this.doSave(hardState, entries, snapshot, mustSync));
   }
 
   /**
@@ -134,11 +140,15 @@ export class DurableRaftStorage implements Storage {
     return this.serialize(() => this.doCreateSnapshot(i, confState, data, keepEntries));
   }
 
-  /** Waits for pending writes, then closes the database. */
+  /** Waits for pending writes (and writes a hard state kept only in memory), then closes the database. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.tail;
+    if (this.hardStateUnwritten && this.failure === null) {
+      this.hardStateUnwritten = false;
+      await this.write([{ type: 'put', key: keyHardState, value: encodeHardState(this.cache.hardStateNow()) }], true);
+    }
     await this.db.close();
   }
 
@@ -159,9 +169,19 @@ export class DurableRaftStorage implements Storage {
     return run;
   }
 
-  private async doSave(hs: HardState | null, entries: readonly Entry[], snapshot: Snapshot | null): Promise<void> {
+  private async doSave(hs: HardState | null, entries: readonly Entry[], snapshot: Snapshot | null, sync: boolean): Promise<void> {
     const cache = this.cache;
     if (hs === null && entries.length === 0 && snapshot === null) return;
+    if (!sync) {
+      // Only the commit index moved (mustSync false, no entries, no snapshot): keep it in memory and
+      // write it with the next batch (or at close); a member that loses it learns it again from the leader.
+      assert(hs !== null && entries.length === 0 && snapshot === null, 'an unsynced save carries only a hard state');
+      cache.setHardState(hs);
+      this.hardStateUnwritten = true;
+      return;
+    }
+    if (hs === null && this.hardStateUnwritten) hs = cache.hardStateNow();
+    this.hardStateUnwritten = false;
     const ops: Op[] = [];
     let offset = cache.offset();
     let last = cache.lastIndex();
@@ -193,7 +213,7 @@ export class DurableRaftStorage implements Storage {
     }
     assert((hs ?? cache.hardStateNow()).commit <= last, 'hard state commit is beyond the last entry');
     if (hs !== null) ops.push({ type: 'put', key: keyHardState, value: encodeHardState(hs) });
-    await this.write(ops);
+    await this.write(ops, sync);
     if (snapshot !== null) cache.applySnapshot(snapshot);
     this.snapshotChunks = chunks;
     if (hs !== null) cache.setHardState(hs);
@@ -223,7 +243,7 @@ export class DurableRaftStorage implements Storage {
     return snap;
   }
 
-  private async write(ops: Op[]): Promise<void> {
+  private async write(ops: Op[], sync = true): Promise<void> {
     if (!this.formatWritten) {
       // The first batch of a new log also records the format and the bootstrap configuration.
       const snap = this.cache.snapshot();
@@ -231,7 +251,8 @@ export class DurableRaftStorage implements Storage {
       ops.unshift({ type: 'put', key: keyFormat, value: formatValue }, { type: 'put', key: keySnapshotMeta, value: encodeSnapshotMeta(record) });
     }
     try {
-      await this.db.batch(ops, { sync: true });
+      // The first batch is synced whatever the caller asked: it records the log's format.
+      await writeBatch(this.db, ops, sync || !this.formatWritten);
     } catch (e) {
       const err = new Error(`raft log ${this.dir}: write failed: ${describe(e)}`, { cause: e });
       this.failure = err;

@@ -16,6 +16,13 @@ export const leaseTtlSecondsMax = 9_000_000_000;
 export const txnDepthMax = 64;
 /** Write requests applied together in one LevelDB batch (one fsync). */
 export const applyBatchRequestsMax = 1024;
+/**
+ * Entries a member applies in memory before it waits for the store's backend write to catch up
+ * (the write runs in the background; etcd's backend batch limit is 10,000 too).
+ */
+export const storeUncommittedEntriesMax = 10_000;
+/** Event-loop turns or commits a wait for the store's backend may take (a bug, not load, exceeds it). */
+export const storeCommitWaitTurnsMax = 100_000;
 /** Write requests waiting for the apply loop; beyond this, new writes are refused as "too many requests". */
 export const applyQueueRequestsMax = 10_000;
 /** Keys fetched from LevelDB per getMany call when reading history. */
