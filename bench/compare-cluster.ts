@@ -17,9 +17,9 @@
 // all at once; a member is up when it logs "ready to serve client requests".
 // The load is bench/load.ts (spawned as its own process, like bench:single),
 // with the three endpoints leader first: its connections go round-robin over
-// them as etcd's benchmark tool does. txn-put, which load.ts has no op for,
-// runs in a child of this file (`--txn-load`) built from load.ts's exported
-// connection, error and report helpers. The Go load generator
+// them as etcd's benchmark tool does. txn-put is load.ts's txn-put with
+// --random-keys --txn-guard: If(mod_revision(k) > -1) Then(put k v) on a random
+// key, exactly the Go loadgen's txn-put. The Go load generator
 // (/work/shared/tools/loadgen, etcd's clientv3) is the cross-check that the
 // Node client is not the limit.
 //
@@ -28,22 +28,17 @@
 // by time (--duration-max, plus a kill timer), and every wait loop by both.
 import * as grpc from '@grpc/grpc-js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { etcdService } from '../src/proto';
-import {
-  benchKey, buildReport, connect, countError, errorKind, parseArgs, waitReady, type Report, type WorkerResult,
-} from './load';
+import { cli as loadCli, connect, waitReady, type Report } from './load';
 
 // ---- constants ---------------------------------------------------------------
 
 const repoRoot = findRepoRoot();
 const loadScript = path.join(__dirname, 'load.js');
-const selfScript = __filename;
 const readyLine = 'ready to serve client requests';
 const memberCount = 3;
 const clusterStartTimeoutMs = 60_000;
@@ -60,9 +55,6 @@ const leaderPollsMax = 40;
 const leaderPollIntervalMs = 500;
 const rssSampleIntervalMs = 1_000;
 const idleMeasureMs = 3_000;
-const stopGraceMs = 2_000;
-const latencyInitialSamples = 1 << 16;
-const cachedRequestsMax = 1 << 17;
 const profileTopN = 15;
 const profileNodesMax = 5_000_000;
 const etcdBins: Record<string, string> = { '3.5': '/opt/etcd35/usr/bin/etcd', '3.4': '/usr/bin/etcd' };
@@ -166,8 +158,6 @@ function positiveInt(flag: string, raw: string, max: number): number {
 interface Workload {
   id: string;
   title: string;
-  /** load: bench/load.js; txn: this file's --txn-load child (load.ts's flags and report). */
-  tool: 'load' | 'txn';
   loadArgs: string[];
   loadgenOp: 'put' | 'range' | 'range-serializable' | 'txn-put';
   clients: number;
@@ -177,29 +167,27 @@ interface Workload {
 
 function workloads(quick: boolean): Workload[] {
   const scale = quick ? 0.5 : 1;
-  const w = (id: string, title: string, tool: Workload['tool'], op: string[], loadgenOp: Workload['loadgenOp'],
+  const w = (id: string, title: string, op: string[], loadgenOp: Workload['loadgenOp'],
     clients: number, conns: number, total: number): Workload => {
     const t = Math.round(total * scale);
     const keySpace = op[0] === 'range' ? rangeKeySpace : putKeySpace;
     return {
-      id, title, tool, loadgenOp, clients, conns, total: t,
+      id, title, loadgenOp, clients, conns, total: t,
       loadArgs: [...op, '--conns', String(conns), '--clients', String(clients), '--total', String(t),
         '--key-size', '8', '--val-size', String(valSize), '--key-space-size', String(keySpace)],
     };
   };
   return [
-    w('put-1', 'put, 1 client', 'load', ['put'], 'put', 1, 1, 2_000),
-    w('put-100', 'put, 100 clients / 10 conns', 'load', ['put'], 'put', 100, 10, 20_000),
-    w('range-l-100', 'range linearizable, 100 clients / 10 conns', 'load', ['range', '--consistency', 'l'], 'range', 100, 10, 20_000),
-    w('range-s-100', 'range serializable, 100 clients / 10 conns', 'load', ['range', '--consistency', 's'], 'range-serializable', 100, 10, 20_000),
-    w('txn-put-100', 'txn-put, 100 clients / 10 conns', 'txn', ['put'], 'txn-put', 100, 10, 20_000),
+    w('put-1', 'put, 1 client', ['put'], 'put', 1, 1, 2_000),
+    w('put-100', 'put, 100 clients / 10 conns', ['put'], 'put', 100, 10, 20_000),
+    w('range-l-100', 'range linearizable, 100 clients / 10 conns', ['range', '--consistency', 'l'], 'range', 100, 10, 20_000),
+    w('range-s-100', 'range serializable, 100 clients / 10 conns', ['range', '--consistency', 's'], 'range-serializable', 100, 10, 20_000),
+    w('txn-put-100', 'txn-put, 100 clients / 10 conns', ['txn-put', '--random-keys', '--txn-guard'], 'txn-put', 100, 10, 20_000),
   ];
 }
 
 function nodeLoadCommand(w: Workload, endpoints: string, capS: number | string): string[] {
-  const script = w.tool === 'load' ? loadScript : selfScript;
-  const pre = w.tool === 'load' ? [] : ['--txn-load'];
-  return [script, ...pre, ...w.loadArgs, '--endpoints', endpoints, '--duration-max', String(capS), '--json'];
+  return [loadScript, ...w.loadArgs, '--endpoints', endpoints, '--duration-max', String(capS), '--json'];
 }
 
 /**
@@ -248,7 +236,7 @@ function prefillArgs(endpoints: string): string[] {
     '--clients', '10', '--conns', '3', '--val-size', String(valSize), '--endpoints', endpoints, '--duration-max', '60', '--json'];
 }
 
-// ---- txn-put load (child mode) ---------------------------------------------------
+// ---- gRPC helpers ----------------------------------------------------------------
 
 type Method = grpc.MethodDefinition<object, object>;
 
@@ -259,112 +247,6 @@ function serviceMethod(service: 'KV' | 'Maintenance', name: string): Method {
 }
 
 const identity = (b: Buffer): Buffer => b;
-
-/**
- * The txn-put of the Go loadgen: If(mod_revision(key) > -1) Then(put key value),
- * closed loop, load.ts's flags (--conns --clients --total --key-space-size
- * --val-size --endpoints --duration-max), load.ts's JSON report.
- */
-async function txnLoadMain(argv: string[]): Promise<void> {
-  const o = parseArgs(argv);
-  if (o.op !== 'put' || o.rate !== 0 || o.workers !== 1) throw new Error('--txn-load takes put and closed-loop flags only');
-  const method = serviceMethod('KV', 'Txn');
-  const value = randomBytes(o.valSize);
-  const cache: (Buffer | undefined)[] = o.keySpaceSize <= cachedRequestsMax ? new Array(o.keySpaceSize) : [];
-  const encode = (n: number): Buffer => {
-    const key = benchKey(n, o.keySize);
-    return method.requestSerialize({
-      compare: [{ result: 1 /* GREATER */, target: 2 /* MOD */, key, mod_revision: '-1' }],
-      success: [{ request_put: { key, value } }],
-    });
-  };
-  const next = (): Buffer => {
-    const n = Math.floor(Math.random() * o.keySpaceSize);
-    if (o.keySpaceSize > cachedRequestsMax) return encode(n);
-    let b = cache[n];
-    if (b === undefined) { b = encode(n); cache[n] = b; }
-    return b;
-  };
-  const conns = Array.from({ length: Math.min(o.conns, o.clients) }, (_, i) => connect(o.endpoints[i % o.endpoints.length] as string));
-  await waitReady(conns, o.durationMaxSeconds);
-  const cpuStart = process.cpuUsage();
-  const wallStart = performance.now();
-  const result = await txnLoop(o.total, o.clients, o.durationMaxSeconds, conns, method, next);
-  for (const c of conns) c.close();
-  const report = buildReport(o, [result], process.cpuUsage(cpuStart), performance.now() - wallStart);
-  process.stdout.write(`${JSON.stringify({ ...report, op: 'txn-put' })}\n`);
-}
-
-function txnLoop(quota: number, clients: number, durationMaxS: number, conns: grpc.Client[], method: Method,
-  next: () => Buffer): Promise<WorkerResult> {
-  return new Promise((resolve) => {
-    let latencies = new Float64Array(Math.min(quota, latencyInitialSamples));
-    const errors: Record<string, number> = {};
-    const checked = new Array<boolean>(conns.length).fill(false);
-    let count = 0;
-    let issued = 0;
-    let inflight = 0;
-    let hardStopped = false;
-    let done = false;
-    const eluStart = performance.eventLoopUtilization();
-    const startEpochMs = performance.timeOrigin + performance.now();
-    const deadline = new Date(Date.now() + durationMaxS * 1000 + stopGraceMs + 1000);
-    const metadata = new grpc.Metadata();
-    let graceTimer: NodeJS.Timeout | undefined;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(stopTimer);
-      if (graceTimer !== undefined) clearTimeout(graceTimer);
-      resolve({
-        latenciesMs: latencies.subarray(0, count), count, errors, startEpochMs,
-        endEpochMs: performance.timeOrigin + performance.now(), elu: performance.eventLoopUtilization(eluStart).utilization,
-        lateDispatches: 0, unfinished: inflight, hardStopped,
-      });
-    };
-    const maybeFinish = (): void => { if (inflight === 0 && (issued >= quota || hardStopped)) finish(); };
-    const stopTimer = setTimeout(() => {
-      hardStopped = true;
-      maybeFinish();
-      graceTimer = setTimeout(finish, stopGraceMs);
-    }, durationMaxS * 1000);
-    const loop = (client: number): void => {
-      if (issued >= quota || hardStopped) { maybeFinish(); return; }
-      const conn = client % conns.length;
-      issued++;
-      inflight++;
-      const t0 = performance.now();
-      (conns[conn] as grpc.Client).makeUnaryRequest(method.path, identity, identity, next(), metadata, { deadline },
-        (err, response) => {
-          if (done) return;
-          inflight--;
-          if (err) countError(errors, errorKind(err));
-          else if (!checked[conn] && !validTxnResponse(method, response)) countError(errors, 'bad response');
-          else {
-            checked[conn] = true;
-            if (count === latencies.length && count < quota) {
-              const bigger = new Float64Array(Math.min(quota, latencies.length * 2));
-              bigger.set(latencies);
-              latencies = bigger;
-            }
-            if (count < latencies.length) latencies[count++] = performance.now() - t0;
-          }
-          loop(client);
-        });
-    };
-    for (let c = 0; c < clients && c < quota; c++) loop(c);
-  });
-}
-
-function validTxnResponse(method: Method, response: Buffer | undefined): boolean {
-  if (response === undefined) return false;
-  try {
-    const r = method.responseDeserialize(response) as { header?: { revision?: string } | null; succeeded?: boolean };
-    return r.header !== undefined && r.header !== null && r.header.revision !== undefined && r.succeeded === true;
-  } catch {
-    return false;
-  }
-}
 
 // ---- process bookkeeping ---------------------------------------------------------
 
@@ -1261,7 +1143,7 @@ function renderCompare(s: CompareInput): string {
     + `took ${Math.round((s.finishedAt.getTime() - s.startedAt.getTime()) / 1000)} s in all`
     + (s.skippedRuns > 0 ? `; ${s.skippedRuns} runs skipped (time budget)` : ''));
   out.push('');
-  out.push('Node client (`dist/bench/load.js`, grpc-js, one process; txn-put from `dist/bench/compare-cluster.js --txn-load`):');
+  out.push('Node client (`dist/bench/load.js`, grpc-js, one process; txn-put is `txn-put --random-keys --txn-guard`):');
   out.push('');
   out.push(mainTable(s.results, s.ws, names));
   out.push('');
@@ -1624,7 +1506,8 @@ async function profileMain(cfg: Config): Promise<void> {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  if (argv[0] === '--txn-load') { await txnLoadMain(argv.slice(1)); return; }
+  // Kept so the commands recorded in RESULTS.md still run: the old txn-put child is load.ts's txn-put now.
+  if (argv[0] === '--txn-load') { await loadCli(['txn-put', '--random-keys', '--txn-guard', ...argv.slice(argv[1] === 'put' ? 2 : 1)]); return; }
   const cfg = parseConfig(argv);
   if (cfg.mode === 'summarize') {
     process.stdout.write(`${renderProfileSummary(summarizeProfile(cfg.profileFile as string, cfg.keelRoot))}\n`);

@@ -1,0 +1,203 @@
+// The load loop shared by every workload made of independent operations (put,
+// range, txn-put, txn-mixed, lease-keepalive, stm, and the puts of watch and
+// the ranges of watch-get). A Driver performs one operation; the loop decides
+// when: closed loop (each client issues its next operation when the last one
+// answers) or open loop at a rate (latency counted from the scheduled send
+// time, so a slow server's queueing is not hidden), with --clients as the
+// in-flight cap. Bounded by count (quota) and by time (the hard stop).
+import { performance } from 'node:perf_hooks';
+import { countError, latencyInitialSamples, stopGraceMs } from './common';
+
+/** `error` undefined = success; `series` picks the latency series (txn-mixed: 0 read, 1 write). */
+export type Done = (error?: string, series?: number) => void;
+
+/** The error value a driver passes when it gives up on an operation because the run is stopping. */
+export const abandonedOp = '\u0000abandoned';
+
+export interface Driver {
+  /** Names of the latency series this driver's operations fall in; one for most. */
+  readonly series: readonly string[];
+  /** Starts operation `g` (a global index, distinct across workers) for `client`; calls done exactly once, never synchronously in a loop. */
+  issue(client: number, g: number, done: Done): void;
+  counters?(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+export interface WorkerResult {
+  latenciesMs: Float64Array;
+  count: number;
+  errors: Record<string, number>;
+  startEpochMs: number;
+  endEpochMs: number;
+  elu: number;
+  lateDispatches: number;
+  unfinished: number;
+  hardStopped: boolean;
+  /** Series index of each latency sample, when the driver has more than one series. */
+  seriesOf?: Uint8Array;
+  counters?: Record<string, number>;
+}
+
+/** Shared between the loop and its driver: when to stop issuing, and the deadline every call carries. */
+export class LoopControl {
+  stopped = false;
+  hardStopped = false;
+  /**
+   * Passed to every call (grpc-js reads the deadline per call). Later than the
+   * hard stop plus grace, so a hung server's calls end as "unfinished", not as
+   * errors; re-armed when the loop starts, after any untimed setup.
+   */
+  readonly callOptions: { deadline: Date };
+  private readonly listeners: (() => void)[] = [];
+
+  constructor(readonly durationMaxSeconds: number) {
+    this.callOptions = { deadline: this.deadlineFromNow() };
+  }
+
+  get deadline(): Date {
+    return this.callOptions.deadline;
+  }
+
+  arm(): void {
+    this.callOptions.deadline = this.deadlineFromNow();
+  }
+
+  /** No new operations from now on; those in flight still count. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const f of this.listeners.splice(0)) f();
+  }
+
+  onStop(f: () => void): void {
+    if (this.stopped) f();
+    else this.listeners.push(f);
+  }
+
+  private deadlineFromNow(): Date {
+    return new Date(Date.now() + this.durationMaxSeconds * 1000 + stopGraceMs + 1000);
+  }
+}
+
+export interface LoopSpec {
+  clients: number;
+  quota: number;
+  /** Operations per second for this loop; 0 = closed loop. */
+  rate: number;
+  /** Completed operations (ok + errors) are published here for the progress bar. */
+  progress: Int32Array;
+  progressSlot: number;
+  /** Operation g of this loop is global operation g × workerCount + workerIndex, so keys stay disjoint across workers. */
+  workerIndex: number;
+  workerCount: number;
+}
+
+export function runLoop(driver: Driver, spec: LoopSpec, ctl: LoopControl): Promise<WorkerResult> {
+  return new Promise((resolve) => {
+    ctl.arm();
+    const multi = driver.series.length > 1;
+    let latencies = new Float64Array(Math.max(1, Math.min(spec.quota, latencyInitialSamples)));
+    let seriesOf = multi ? new Uint8Array(latencies.length) : undefined;
+    const errors: Record<string, number> = {};
+    let count = 0;
+    let failed = 0;
+    let abandoned = 0;
+    let issued = 0;
+    let inflight = 0;
+    let lateDispatches = 0;
+    let finished = false;
+    const eluStart = performance.eventLoopUtilization();
+    const startEpochMs = performance.timeOrigin + performance.now();
+    const t0 = performance.now();
+    let graceTimer: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined;
+
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(stopTimer);
+      if (graceTimer !== undefined) clearTimeout(graceTimer);
+      if (timer !== undefined) clearTimeout(timer);
+      const result: WorkerResult = {
+        latenciesMs: latencies.subarray(0, count), count, errors, startEpochMs,
+        endEpochMs: performance.timeOrigin + performance.now(), elu: performance.eventLoopUtilization(eluStart).utilization,
+        lateDispatches, unfinished: inflight + abandoned, hardStopped: ctl.hardStopped,
+      };
+      if (seriesOf !== undefined) result.seriesOf = seriesOf.subarray(0, count);
+      const counters = driver.counters?.();
+      if (counters !== undefined) result.counters = counters;
+      resolve(result);
+    };
+    const maybeFinish = (): void => { if (inflight === 0 && (issued >= spec.quota || ctl.stopped)) finish(); };
+
+    const record = (ms: number, series: number): void => {
+      if (count === latencies.length) {
+        const size = Math.min(spec.quota, latencies.length * 2);
+        const bigger = new Float64Array(size);
+        bigger.set(latencies);
+        latencies = bigger;
+        if (seriesOf !== undefined) {
+          const s = new Uint8Array(size);
+          s.set(seriesOf);
+          seriesOf = s;
+        }
+      }
+      if (count >= latencies.length) return;
+      latencies[count] = ms;
+      if (seriesOf !== undefined) seriesOf[count] = series;
+      count++;
+    };
+
+    const send = (client: number, scheduledAt: number, then: () => void): void => {
+      issued++;
+      inflight++;
+      let answered = false;
+      driver.issue(client, (issued - 1) * spec.workerCount + spec.workerIndex, (error, series = 0) => {
+        if (finished || answered) return; // abandoned at the hard stop; already counted as unfinished
+        answered = true;
+        inflight--;
+        if (error === abandonedOp) abandoned++;
+        else if (error !== undefined) { failed++; countError(errors, error); }
+        else record(performance.now() - scheduledAt, series);
+        spec.progress[spec.progressSlot] = count + failed;
+        then();
+      });
+    };
+
+    // At the hard stop: issue nothing more, wait a short grace for answers, then abandon the rest.
+    const stopTimer = setTimeout(() => {
+      ctl.hardStopped = true;
+      ctl.stop();
+      graceTimer = setTimeout(finish, stopGraceMs);
+    }, ctl.durationMaxSeconds * 1000);
+    ctl.onStop(() => queueMicrotask(maybeFinish));
+
+    if (spec.rate <= 0) {
+      const loop = (client: number): void => {
+        if (issued >= spec.quota || ctl.stopped) { maybeFinish(); return; }
+        send(client, performance.now(), () => loop(client));
+      };
+      for (let c = 0; c < spec.clients && c < spec.quota; c++) loop(c);
+      if (spec.quota === 0) maybeFinish();
+    } else {
+      const intervalMs = 1000 / spec.rate;
+      // Idle clients: a client carries one operation at a time (lease streams and STM depend on it).
+      const idle: number[] = [];
+      for (let c = spec.clients - 1; c >= 0; c--) idle.push(c);
+      const onTimer = (): void => { timer = undefined; tick(); };
+      const tick = (): void => {
+        const now = performance.now();
+        while (issued < spec.quota && !ctl.stopped && idle.length > 0) {
+          const due = t0 + issued * intervalMs;
+          if (due > now) break;
+          if (now - due > 1) lateDispatches++;
+          const client = idle.pop() as number;
+          send(client, due, () => { idle.push(client); tick(); });
+        }
+        if (issued >= spec.quota || ctl.stopped) { maybeFinish(); return; }
+        if (timer === undefined && idle.length > 0) timer = setTimeout(onTimer, Math.max(0, t0 + issued * intervalMs - now));
+      };
+      tick();
+    }
+  });
+}
