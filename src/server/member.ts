@@ -97,6 +97,8 @@ interface ReadBatch {
   /** Set once raft answered this batch's ReadIndex. */
   index: number | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** When its ReadIndex round started (monotonic ms), once it did. */
+  sentMs?: number;
 }
 
 /** etcd's request timeout: 5 s plus two election timeouts. */
@@ -144,6 +146,7 @@ export class Member {
   private leader = 0n;
   private isLeader = false;
   private currentBatch: ReadBatch | undefined;
+  private readRetryTimer: NodeJS.Timeout | undefined;
   private readonly readBatches = new Map<string, ReadBatch>();
   private readonly appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   private dbSizeBytes = 0;
@@ -541,6 +544,7 @@ export class Member {
       w.reject(new EtcdError('Stopped'));
       this.waiters.delete(id);
     }
+    if (this.readRetryTimer !== undefined) clearTimeout(this.readRetryTimer);
     for (const b of [...this.readBatches.values(), ...(this.currentBatch ? [this.currentBatch] : [])]) {
       if (b.timer !== undefined) clearTimeout(b.timer);
       for (const w of b.waiters) w.reject(new EtcdError('Stopped'));
@@ -1000,11 +1004,36 @@ export class Member {
         const fresh: ReadBatch = { waiters: [], index: undefined, timer: undefined };
         fresh.timer = setTimeout(() => this.failBatch(fresh, new EtcdError('Timeout')), requestTimeoutMs(this.config));
         this.currentBatch = batch = fresh;
-        // Every read arriving in this turn shares one ReadIndex round.
-        setImmediate(() => this.sendReadIndex());
+        // Every read arriving in this turn shares one ReadIndex round (or the next one, if a round is out).
+        setImmediate(() => this.maybeSendReadIndex());
       }
       batch.waiters.push({ resolve, reject });
     });
+  }
+
+  /**
+   * Starts the waiting batch's ReadIndex round unless another round is still out (etcd's
+   * linearizable read loop: one round at a time, so reads that arrive meanwhile share the
+   * next one and a read costs the leader a fraction of a heartbeat round, not one each).
+   * A round unanswered for a heartbeat interval no longer holds the next one back.
+   */
+  private maybeSendReadIndex(): void {
+    if (this.currentBatch === undefined || this.stopped) return;
+    const now = this.clock.nowMs();
+    for (const b of this.readBatches.values()) {
+      if (b.index !== undefined || b.sentMs === undefined) continue;
+      const waitMs = b.sentMs + this.config.heartbeatMs - now;
+      if (waitMs > 0) {
+        if (this.readRetryTimer === undefined) {
+          this.readRetryTimer = setTimeout(() => {
+            this.readRetryTimer = undefined;
+            this.maybeSendReadIndex();
+          }, Math.ceil(waitMs));
+        }
+        return;
+      }
+    }
+    this.sendReadIndex();
   }
 
   private sendReadIndex(): void {
@@ -1014,6 +1043,7 @@ export class Member {
     const ctx = this.driver.node.readIndex();
     if (isRaftError(ctx)) return;
     this.currentBatch = undefined;
+    batch.sentMs = this.clock.nowMs();
     this.readBatches.set(Buffer.from(ctx).toString('hex'), batch);
     this.driver.kick();
   }
@@ -1026,6 +1056,7 @@ export class Member {
       batch.index = r.index;
     }
     this.releaseReads();
+    this.maybeSendReadIndex();
   }
 
   private releaseReads(): void {

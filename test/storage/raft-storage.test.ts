@@ -110,6 +110,34 @@ test('concurrent calls are applied in call order; calls made before close() fini
   }
 });
 
+test('a hard state that only moves the commit index (mustSync false) waits in memory for the next write or close', async () => {
+  const dir = tempDir();
+  try {
+    let s = await DurableRaftStorage.open(dir, makeConfState([1n]));
+    await s.save({ term: 1, vote: 1n, commit: 0 }, [ent(1, 1), ent(2, 1), ent(3, 1)], null, true);
+    await s.save({ term: 1, vote: 1n, commit: 2 }, [], null, false);
+    assert.equal(s.initialState().hardState.commit, 2, 'raft sees the new commit index at once');
+    // An unsynced save that carries entries is synced anyway (entries always are).
+    await s.save({ term: 1, vote: 1n, commit: 2 }, [ent(4, 1)], null, false);
+    await s.save({ term: 1, vote: 1n, commit: 4 }, [], null, false);
+    await s.close();
+    s = await DurableRaftStorage.open(dir);
+    assert.equal(s.initialState().hardState.commit, 4, 'close() writes the commit index kept in memory');
+    assert.equal(s.lastIndex(), 4);
+    // The next synced batch carries a pending commit index even when its Ready has no hard state.
+    await s.save(null, [ent(5, 1)], null, true);
+    await s.save({ term: 1, vote: 1n, commit: 5 }, [], null, false);
+    await s.save(null, [ent(6, 1)], null, true);
+    await s.close();
+    s = await DurableRaftStorage.open(dir);
+    assert.equal(s.lastIndex(), 6);
+    assert.equal(s.initialState().hardState.commit, 5, 'the pending commit index went out with the entries');
+    await s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('snapshot data larger than a chunk survives reopen, and a smaller one replaces it', async () => {
   const dir = tempDir();
   try {
