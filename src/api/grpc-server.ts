@@ -5,7 +5,8 @@ import { etcdService } from '../proto';
 import { AssertionError, EtcdError, limits } from '../util';
 import type { Member, Logger } from '../server';
 import { toServiceError } from './errors';
-import { kvHandlers } from './kv-service';
+import { kvHandlers, kvImpls } from './kv-service';
+import { installFastUnary, type FastMethod } from './fast-unary';
 import { maintenanceHandlers } from './maintenance-service';
 import { leaseHandlers } from './lease-service';
 import { watchHandlers } from './watch-service';
@@ -53,6 +54,11 @@ function withRequestSize(def: grpc.ServiceDefinition, receiveBytesMax: number): 
     };
   }
   return out as grpc.ServiceDefinition;
+}
+
+/** Whether the size-recording deserializer refused the request as over the receive limit. */
+export function hasOversizedMark(req: unknown): boolean {
+  return typeof req === 'object' && req !== null && (req as Sized)[oversizedBytes] !== undefined;
 }
 
 function oversizedError(req: unknown, receiveBytesMax: number): grpc.ServiceError | undefined {
@@ -125,6 +131,7 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
     hasLeader: () => opts.member.hasLeader(),
   };
   const sized = (def: grpc.ServiceDefinition): grpc.ServiceDefinition => withRequestSize(def, rpc.receiveBytesMax);
+  const kv = sized(etcdService('KV').service);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': rpc.receiveBytesMax + limits.grpcReceiveSlackBytes,
     'grpc.max_send_message_length': 2 ** 31 - 1,
@@ -137,13 +144,25 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
     // channelz bookkeeping costs every call a few counters and timestamps; keel exposes no channelz service.
     'grpc.enable_channelz': 0,
   });
-  server.addService(sized(etcdService('KV').service), kvHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
+  server.addService(kv, kvHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
   server.addService(etcdService('Watch').service, watchHandlers(opts.member, opts.progressNotifyIntervalMs));
   server.addService(sized(etcdService('Lease').service), leaseHandlers(opts.member, rpc));
   server.addService(etcdService('Cluster').service, clusterHandlers(opts.member, rpc));
   server.addService(sized(etcdService('Maintenance').service), maintenanceHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
+  if (process.env['KEEL_UNARY_FAST_PATH'] !== 'off') {
+    const methods = new Map<string, FastMethod>();
+    for (const [name, impl] of Object.entries(kvImpls(opts.member))) {
+      const def = kv[name];
+      if (def === undefined) continue;
+      methods.set(def.path, { decode: def.requestDeserialize, encode: def.responseSerialize as (res: unknown) => Buffer, impl });
+    }
+    fastPaths.set(server, { methods, rpc, log: opts.log });
+  }
   return server;
 }
+
+/** Methods to route around grpc-js once the server is bound (see fast-unary.ts). */
+const fastPaths = new WeakMap<grpc.Server, { methods: Map<string, FastMethod>; rpc: RpcContext; log: Logger }>();
 
 /** "http://127.0.0.1:2379" → "127.0.0.1:2379"; https needs TLS (a later issue) and is refused clearly. */
 export function bindAddressOf(url: string): string {
@@ -171,5 +190,12 @@ export function listen(server: grpc.Server, urls: string[]): Promise<string[]> {
           });
         }),
     ),
-  );
+  ).then((addrs) => {
+    const fast = fastPaths.get(server);
+    if (fast !== undefined) {
+      fastPaths.delete(server);
+      if (!installFastUnary(server, fast.methods, fast.rpc)) fast.log.warn('grpc-js internals not as expected: every call takes grpc-js\'s path');
+    }
+    return addrs;
+  });
 }

@@ -133,7 +133,8 @@ export function normalizeCommon(s: string): string {
     .replace(/"ts":"[^"]*"/g, '"ts":"<ts>"')
     .replace(/endpoint:\/\/client-[0-9a-f-]{36}\//g, 'endpoint://client-<uuid>/')
     .replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} ([A-Z]) \|/gm, '<time> $1 |')
-    .replace(/(?<!TTL\(|remaining\()\b\d+(\.\d+)?(ns|µs|ms|s)\b/g, '<dur>');
+    // Output is read as latin1 (byte for byte), so Go's "µs" arrives as its two UTF-8 bytes.
+    .replace(/(?<!TTL\(|remaining\()\b\d+(\.\d+)?(ns|µs|\u00c2\u00b5s|ms|s)\b/g, '<dur>');
 }
 
 /** Tables whose cells were normalized lose their width: compare the shape only. */
