@@ -42,6 +42,11 @@ function configFrom(f: ParsedFlags): ServerConfig {
   cfg.electionTimeoutMs = Number(v('election-timeout'));
   cfg.preVote = v('pre-vote') === 'true';
   cfg.snapshotCount = Number(v('snapshot-count'));
+  // etcd: 0 means the default for both.
+  const batchInterval = durationMs(v('backend-batch-interval'));
+  cfg.backendBatchIntervalMs = batchInterval > 0 ? batchInterval : limits.backendBatchIntervalMsDefault;
+  const batchLimit = Number(v('backend-batch-limit'));
+  cfg.backendBatchLimit = batchLimit > 0 ? Math.min(batchLimit, limits.storeUncommittedEntriesMax) : limits.backendBatchLimitDefault;
   const mode = v('auto-compaction-mode');
   if (mode !== 'periodic' && mode !== 'revision') throw new FlagError(`unknown auto-compaction-mode ${JSON.stringify(mode)}`);
   cfg.autoCompaction = { mode, retention: parseRetention(mode, v('auto-compaction-retention'), durationMs) };
@@ -145,7 +150,7 @@ async function main(): Promise<void> {
     log.warn('failed to verify flags', { error: (e as Error).message });
     process.exit(1);
   }
-  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'initial-cluster', 'initial-cluster-state', 'listen-peer-urls', 'heartbeat-interval', 'election-timeout', 'pre-vote', 'snapshot-count', 'experimental-snapshot-catchup-entries', 'auto-compaction-mode', 'auto-compaction-retention', 'peer-cert-file', 'peer-key-file', 'peer-trusted-ca-file', 'peer-client-cert-auth', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
+  const unsupported = [...flags.explicit].filter((n) => !['name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'max-request-bytes', 'max-txn-ops', 'quota-backend-bytes', 'initial-advertise-peer-urls', 'initial-cluster-token', 'initial-cluster', 'initial-cluster-state', 'listen-peer-urls', 'heartbeat-interval', 'election-timeout', 'pre-vote', 'snapshot-count', 'backend-batch-interval', 'backend-batch-limit', 'experimental-snapshot-catchup-entries', 'auto-compaction-mode', 'auto-compaction-retention', 'peer-cert-file', 'peer-key-file', 'peer-trusted-ca-file', 'peer-client-cert-auth', 'log-level', 'log-outputs', 'logger', 'experimental-watch-progress-notify-interval'].includes(n));
   if (unsupported.length > 0) log.warn('flags accepted but not yet in effect in this keel version', { flags: unsupported });
   await run(cfg, log, durationMs(flags.values.get('experimental-watch-progress-notify-interval') ?? '10m0s'), peerTls(flags));
 }

@@ -27,6 +27,10 @@ export interface ServerConfig {
   autoCompaction: AutoCompactionConfig;
   /** etcd's --experimental-max-learners. */
   maxLearners: number;
+  /** etcd's --backend-batch-interval: longest time applied changes wait in memory before the store's backend write. */
+  backendBatchIntervalMs: number;
+  /** etcd's --backend-batch-limit: applied entries that start the backend write at once. */
+  backendBatchLimit: number;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -51,5 +55,7 @@ export function defaultConfig(): ServerConfig {
     existingClusterId: undefined,
     maxLearners: 1,
     autoCompaction: { mode: 'periodic', retention: 0 },
+    backendBatchIntervalMs: limits.backendBatchIntervalMsDefault,
+    backendBatchLimit: limits.backendBatchLimitDefault,
   };
 }

@@ -135,6 +135,7 @@ export class Member {
   /** The next commit is synced (before the raft log is compacted past it). */
   private syncNextCommit = false;
   private applying = false;
+  private commitTimer: NodeJS.Timeout | undefined;
   private readonly hub: WatchHub;
   private readonly alarms = new Map<string, AlarmMember>();
   private readonly members = new Map<bigint, MemberInfo>();
@@ -654,9 +655,27 @@ export class Member {
     } else if (this.uncommittedEntries >= limits.storeUncommittedEntriesMax) {
       await this.flushStore(false);
     } else {
-      this.kickCommit();
+      this.scheduleCommit();
     }
     void this.refreshDbSize(false);
+  }
+
+  /**
+   * etcd's backend batching: applied changes wait in memory (the raft log has them) until
+   * --backend-batch-limit entries or --backend-batch-interval has passed, so one backend write
+   * carries many applies; whatever reads the backend (history, hashes, snapshots) flushes first.
+   */
+  private scheduleCommit(): void {
+    if (this.uncommittedEntries >= this.config.backendBatchLimit) {
+      this.kickCommit();
+      return;
+    }
+    if (this.commitTimer !== undefined || this.stopped) return;
+    if (this.uncommittedEntries === 0 && this.pendingMeta.length === 0) return;
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = undefined;
+      this.kickCommit();
+    }, this.config.backendBatchIntervalMs);
   }
 
   /**
@@ -667,6 +686,10 @@ export class Member {
   private kickCommit(): void {
     if (this.commitInFlight !== undefined || this.applying) return;
     if (this.uncommittedEntries === 0 && this.pendingMeta.length === 0 && !this.syncNextCommit) return;
+    if (this.commitTimer !== undefined) {
+      clearTimeout(this.commitTimer);
+      this.commitTimer = undefined;
+    }
     const meta = this.pendingMeta;
     this.pendingMeta = [];
     meta.push([consistentIndexMeta, bigintBytes(this.appliedIndex)]);
@@ -682,7 +705,7 @@ export class Member {
         this.committedIndex = index;
         this.commitsDone = seq;
         this.commitInFlight = undefined;
-        this.kickCommit();
+        if (this.syncNextCommit) this.kickCommit(); else this.scheduleCommit();
       },
       (e: unknown) => {
         this.commitInFlight = undefined;

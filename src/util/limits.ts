@@ -18,9 +18,12 @@ export const txnDepthMax = 64;
 export const applyBatchRequestsMax = 1024;
 /**
  * Entries a member applies in memory before it waits for the store's backend write to catch up
- * (the write runs in the background; etcd's backend batch limit is 10,000 too).
+ * (the write runs in the background; --backend-batch-limit is capped by it).
  */
 export const storeUncommittedEntriesMax = 10_000;
+/** etcd's --backend-batch-interval default (100 ms) and --backend-batch-limit default (10,000). */
+export const backendBatchIntervalMsDefault = 100;
+export const backendBatchLimitDefault = 10_000;
 /** Event-loop turns or commits a wait for the store's backend may take (a bug, not load, exceeds it). */
 export const storeCommitWaitTurnsMax = 100_000;
 /** Write requests waiting for the apply loop; beyond this, new writes are refused as "too many requests". */

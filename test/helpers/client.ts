@@ -240,6 +240,10 @@ export class EtcdClient {
     return this.call('Maintenance', 'Status', {});
   }
 
+  hashKv(revision: number): Promise<RpcResult<{ header?: ResponseHeader; hash: number; compact_revision: string }>> {
+    return this.call('Maintenance', 'HashKV', { revision });
+  }
+
   close(): void {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
