@@ -9,7 +9,7 @@ import { kvHandlers, kvImpls } from './kv-service';
 import { installFastUnary, type FastMethod } from './fast-unary';
 import { maintenanceHandlers } from './maintenance-service';
 import { leaseHandlers } from './lease-service';
-import { watchHandlers } from './watch-service';
+import { watchHandlers, watchServiceDefinition } from './watch-service';
 import { clusterHandlers } from './cluster-service';
 
 /** Byte length of the encoded request, recorded by the deserializer (etcd checks request size on the encoded form). */
@@ -145,7 +145,7 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
     'grpc.enable_channelz': 0,
   });
   server.addService(kv, kvHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
-  server.addService(etcdService('Watch').service, watchHandlers(opts.member, opts.progressNotifyIntervalMs));
+  server.addService(watchServiceDefinition(), watchHandlers(opts.member, opts.progressNotifyIntervalMs));
   server.addService(sized(etcdService('Lease').service), leaseHandlers(opts.member, rpc));
   server.addService(etcdService('Cluster').service, clusterHandlers(opts.member, rpc));
   server.addService(sized(etcdService('Maintenance').service), maintenanceHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);

@@ -1,108 +1,141 @@
 // The Watch service: one grpc bidi stream per WatchStream of the hub.
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
+import type * as http2 from 'node:http2';
 import type { Member } from '../server';
 import { etcdService } from '../proto';
-import { EventType, type WatchOutput, type WatchFilter, type Event } from '../mvcc';
-import { int64ToNumber, kvToPb, type PbHeader } from './convert';
-import { headerOf } from './kv-service';
+import type { WatchOutput } from '../mvcc';
 import { requiresLeader } from './grpc-server';
 import { toServiceError } from './errors';
-import { EtcdError } from '../util';
+import { EtcdError, limits } from '../util';
+import { FrameBuffer, HeaderCache, appendResponses, decodeWatchRequest, messagesOf, type WatchRequestMessage } from './watch-wire';
 
-interface PbWatchCreateRequest {
-  key: Buffer; range_end: Buffer; start_revision: string; progress_notify: boolean;
-  filters: number[]; prev_kv: boolean; watch_id: string; fragment: boolean;
-}
-interface PbWatchRequest {
-  request_union?: 'create_request' | 'cancel_request' | 'progress_request';
-  create_request?: PbWatchCreateRequest;
-  cancel_request?: { watch_id: string };
-}
+const smallestKey = Buffer.from([0]);
 
-function eventToPb(ev: Event): object {
-  const out: Record<string, unknown> = { type: ev.type === EventType.Put ? 0 : 1, kv: kvToPb(ev.kv) };
-  if (ev.prevKv !== undefined) out['prev_kv'] = kvToPb(ev.prevKv);
-  return out;
+/** The Watch service definition: requests decoded and responses encoded by watch-wire (the serializer passes its bytes through). */
+export function watchServiceDefinition(): grpc.ServiceDefinition {
+  const def = etcdService('Watch').service;
+  const method = def['Watch'] as grpc.MethodDefinition<unknown, unknown>;
+  const serialize = method.responseSerialize;
+  return {
+    Watch: { ...method, requestDeserialize: decodeWatchRequest, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : serialize(v)) },
+  };
 }
 
-function responseToPb(header: PbHeader, out: WatchOutput, events: Event[], fragment: boolean): object {
-  const r: Record<string, unknown> = { header, watch_id: out.watchId, events: events.map(eventToPb) };
-  if (out.created === true) r['created'] = true;
-  if (out.canceled === true) r['canceled'] = true;
-  if (out.compactRevision !== undefined) r['compact_revision'] = out.compactRevision;
-  if (out.cancelReason !== undefined) r['cancel_reason'] = out.cancelReason;
-  if (fragment) r['fragment'] = true;
-  return r;
+type Http2Stream = http2.ServerHttp2Stream;
+
+/**
+ * The HTTP/2 stream under a grpc-js call, when grpc-js has the shape this
+ * was written against (1.x, no server interceptors); undefined otherwise.
+ */
+function http2StreamOf(call: grpc.ServerDuplexStream<unknown, unknown>): Http2Stream | undefined {
+  const inner = (call as unknown as { call?: { stream?: unknown } }).call?.stream as Partial<Http2Stream> | undefined;
+  if (inner === undefined || inner === null) return undefined;
+  const looksRight = typeof inner.write === 'function' && typeof inner.respond === 'function'
+    && typeof inner.sendTrailers === 'function' && typeof inner.writableLength === 'number';
+  return looksRight ? (inner as Http2Stream) : undefined;
 }
 
-const encodeResponse = etcdService('Watch').service['Watch']?.responseSerialize;
+/**
+ * One stream's outgoing responses. Everything queued in one event-loop turn
+ * (every revision of an apply batch, every watcher of a put) is encoded into
+ * one buffer and leaves as one write to the HTTP/2 stream: grpc-js still sends
+ * the headers and the status, but its per-message write chain, which costs
+ * more than the encoding, is skipped for the data. When the stream does not
+ * look as expected, each message goes through grpc-js instead (serialized as
+ * is by watchServiceDefinition).
+ */
+class ResponseWriter {
+  private readonly frames = new FrameBuffer();
+  private flushScheduled = false;
+  private headersSent = false;
+  private readonly flushNow = (): void => this.flush();
 
-/** etcd's sendFragments: split a large response between events, each part under the request size limit. */
-function fragments(header: PbHeader, out: WatchOutput, maxBytes: number): object[] {
-  const whole = responseToPb(header, out, out.events, false);
-  if (out.fragment !== true || out.events.length < 2 || encodeResponse === undefined) return [whole];
-  if (encodeResponse(whole).length < maxBytes) return [whole];
-  const parts: object[] = [];
-  let idx = 0;
-  while (idx < out.events.length) {
-    const cur: Event[] = [];
-    while (idx < out.events.length) {
-      cur.push(out.events[idx] as Event);
-      if (cur.length > 1 && encodeResponse(responseToPb(header, out, cur, true)).length >= maxBytes) {
-        cur.pop();
-        break;
-      }
-      idx++;
+  constructor(private readonly call: grpc.ServerDuplexStream<unknown, unknown>, private readonly h2: Http2Stream | undefined) {}
+
+  write(header: Buffer, out: WatchOutput, maxBytes: number): void {
+    appendResponses(this.frames, header, out, maxBytes);
+    if (this.h2 === undefined) {
+      for (const chunk of this.frames.take() ?? []) for (const message of messagesOf(chunk)) this.call.write(message);
+      return;
     }
-    parts.push(responseToPb(header, out, cur, idx < out.events.length));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushNow);
+    }
   }
-  return parts;
+
+  /** Whether the stream can take more: false past its bound (then 'drain' follows). */
+  hasRoom(): boolean {
+    if (this.h2 === undefined) return this.call.writableLength < this.call.writableHighWaterMark;
+    return this.frames.length + this.h2.writableLength <= limits.watchStreamBufferBytesMax;
+  }
+
+  onDrain(f: () => void): void {
+    (this.h2 ?? this.call).on('drain', f);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const h2 = this.h2 as Http2Stream;
+    const chunks = this.frames.take();
+    // The call is over (canceled, reset, ended): nothing more may be written.
+    if (chunks === undefined || h2.destroyed || h2.closed || h2.writableEnded || this.call.cancelled) return;
+    try {
+      if (!this.headersSent) {
+        this.headersSent = true;
+        this.call.sendMetadata(new grpc.Metadata());
+      }
+      // Corked, several chunks leave in one writev.
+      h2.cork();
+      try {
+        for (const chunk of chunks) h2.write(chunk);
+      } finally {
+        h2.uncork();
+      }
+    } catch {
+      // The stream failed under us; its 'close' cleans up.
+    }
+  }
 }
 
 export function watchHandlers(member: Member, progressNotifyIntervalMs: number): grpc.UntypedServiceImplementation {
   member.startProgressNotify(progressNotifyIntervalMs);
+  // Every stream's responses of one revision carry the same header.
+  const headers = new HeaderCache();
   return {
-    Watch: (call: grpc.ServerDuplexStream<PbWatchRequest, unknown>) => {
+    Watch: (call: grpc.ServerDuplexStream<WatchRequestMessage, unknown>) => {
       if (requiresLeader(call.metadata) && !member.hasLeader()) {
         call.emit('error', toServiceError(new EtcdError('NoLeader')));
         return;
       }
+      const h2 = http2StreamOf(call);
+      // grpc-js handles one 'error' on the HTTP/2 stream; a reset can raise more, and close cleans up.
+      h2?.on('error', () => undefined);
+      const writer = new ResponseWriter(call, h2);
       let stream: ReturnType<Member['newWatchStream']>;
       try {
         stream = member.newWatchStream({
           write: (out) => {
-            let ok = true;
-            for (const part of fragments(headerOf(member, out.revision), out, member.config.maxRequestBytes)) ok = call.write(part) && ok;
-            return ok;
+            writer.write(headers.field(member, out.revision), out, member.config.maxRequestBytes);
+            return writer.hasRoom();
           },
         });
       } catch (e) {
         call.emit('error', e);
         return;
       }
-      call.on('drain', () => stream.resume());
-      call.on('data', (req: PbWatchRequest) => {
-        switch (req.request_union) {
-          case 'create_request': {
-            const c = req.create_request as PbWatchCreateRequest;
-            stream.watch({
-              watchId: int64ToNumber(c.watch_id),
-              // etcd: an empty key is the smallest key, "\0".
-              key: c.key.length === 0 ? Buffer.from([0]) : c.key,
-              rangeEnd: c.range_end ?? Buffer.alloc(0),
-              // etcd keeps a negative start: it replays all history, or is canceled as compacted.
-              startRevision: int64ToNumber(c.start_revision),
-              filters: (c.filters ?? []) as WatchFilter[],
-              prevKv: c.prev_kv === true,
-              progressNotify: c.progress_notify === true,
-              fragment: c.fragment === true,
-            });
+      writer.onDrain(() => stream.resume());
+      call.on('data', (req: WatchRequestMessage) => {
+        switch (req.kind) {
+          case 'create':
+            // etcd: an empty key is the smallest key, "\0". A negative start is kept: it replays all history, or is canceled as compacted.
+            if (req.create.key.length === 0) req.create.key = smallestKey;
+            stream.watch(req.create);
             break;
-          }
-          case 'cancel_request':
-            stream.cancel(int64ToNumber(req.cancel_request?.watch_id));
+          case 'cancel':
+            stream.cancel(req.watchId);
             break;
-          case 'progress_request':
+          case 'progress':
             stream.requestProgress();
             break;
           default:

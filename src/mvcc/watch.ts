@@ -7,6 +7,11 @@
 // Publishing never blocks and never buffers without bound: when a stream
 // cannot take more, its watchers that had events in the revision fall back to
 // unsynced at that revision and are caught up from storage later.
+//
+// One put may fan out to thousands of watchers: every watcher that receives an
+// event is handed the same Event object (and, where it can, the same events
+// array), so the transport encodes each event once, and publishing allocates
+// nothing per watcher but its output.
 import { assert, limits } from '../util';
 import { EventType, type Event, type KeyValue } from './types';
 import type { HistoryChunk } from './history';
@@ -18,7 +23,8 @@ export interface WatchOutput {
   watchId: number;
   /** Header revision. */
   revision: number;
-  events: Event[];
+  /** Shared between the outputs of one publish or catch-up round: never mutated. */
+  events: readonly Event[];
   created?: boolean;
   canceled?: boolean;
   compactRevision?: number;
@@ -61,7 +67,8 @@ interface Watcher {
   readonly key: string;
   /** undefined = single key; '' = unbounded. */
   readonly end: string | undefined;
-  readonly filters: WatchFilter[];
+  readonly noPut: boolean;
+  readonly noDelete: boolean;
   readonly prevKv: boolean;
   readonly progressNotify: boolean;
   readonly fragment: boolean;
@@ -81,8 +88,7 @@ function matches(w: Watcher, key: string): boolean {
 }
 
 function passes(w: Watcher, ev: Event): boolean {
-  if (ev.type === EventType.Put) return !w.filters.includes(WatchFilter.NoPut);
-  return !w.filters.includes(WatchFilter.NoDelete);
+  return ev.type === EventType.Put ? !w.noPut : !w.noDelete;
 }
 
 function eventBytes(kv: KeyValue): number {
@@ -117,19 +123,19 @@ export class WatchStream {
 
   cancel(watchId: number): boolean {
     if (this.serverCanceled.delete(watchId)) {
-      this.sink.write({ watchId, revision: this.hub.revision, events: [], canceled: true });
+      this.write({ watchId, revision: this.hub.revision, events: noEvents, canceled: true });
       return true;
     }
     const w = this.watchers.get(watchId);
     if (w === undefined) return false;
     this.hub.remove(w);
-    this.sink.write({ watchId, revision: this.hub.revision, events: [], canceled: true });
+    this.write({ watchId, revision: this.hub.revision, events: noEvents, canceled: true });
     return true;
   }
 
   requestProgress(): void {
     if (this.progressDeferred) return;
-    if (!this.hub.progressIfSynced(this)) this.progressDeferred = true;
+    if (!this.hub.progressIfSynced(this)) this.hub.deferProgress(this);
   }
 
   /** The transport drained: unsynced watchers of this stream may catch up. */
@@ -157,13 +163,42 @@ export class WatchStream {
   }
 }
 
+const noEvents: readonly Event[] = Object.freeze([]);
+
+/**
+ * The events of one revision as watchers receive them, built once per publish:
+ * with prev_kv (the store's own array), and without it (shared copies, made
+ * only if some watcher does not want prev_kv).
+ */
+class RevisionEvents {
+  private plainEvents: Event[] | undefined;
+
+  constructor(readonly events: readonly Event[]) {}
+
+  plainAll(): readonly Event[] {
+    if (this.plainEvents === undefined) this.plainEvents = this.events.map(withoutPrevKv);
+    return this.plainEvents;
+  }
+
+  plain(i: number): Event {
+    return this.plainAll()[i] as Event;
+  }
+}
+
+function withoutPrevKv(ev: Event): Event {
+  return ev.prevKv === undefined ? ev : { type: ev.type, kv: ev.kv, prevKv: undefined };
+}
+
 export class WatchHub {
   /** The durable revision: every event up to it has been published. */
   revision: number;
   private readonly streams = new Set<WatchStream>();
-  private readonly singleKey = new Map<string, Set<Watcher>>();
+  /** Single-key watchers by key: one watcher alone (the usual case), or a set. */
+  private readonly singleKey = new Map<string, Watcher | Set<Watcher>>();
   private readonly ranged = new Set<Watcher>();
   private readonly unsynced = new Set<Watcher>();
+  /** Streams whose progress request waits for every watcher to be synced. */
+  private readonly progressWaiting = new Set<WatchStream>();
   private watcherCount = 0;
   private syncing = false;
   private syncAgain = false;
@@ -198,33 +233,30 @@ export class WatchHub {
     const key = req.key.toString('latin1');
     const end = req.rangeEnd.length === 0 ? undefined : req.rangeEnd.length === 1 && req.rangeEnd[0] === 0 ? '' : req.rangeEnd.toString('latin1');
     if (end !== undefined && end !== '' && key >= end) {
-      stream.write({ watchId: -1, revision: this.revision, events: [], created: true, canceled: true, cancelReason: emptyRangeReason });
+      stream.write({ watchId: -1, revision: this.revision, events: noEvents, created: true, canceled: true, cancelReason: emptyRangeReason });
       return;
     }
     const id = stream.allocateId(req.watchId);
     if (id === undefined) {
-      stream.write({ watchId: -1, revision: this.revision, events: [], created: true, canceled: true, cancelReason: duplicateWatchIdReason });
+      stream.write({ watchId: -1, revision: this.revision, events: noEvents, created: true, canceled: true, cancelReason: duplicateWatchIdReason });
       return;
     }
     if (this.watcherCount >= limits.watchersMax) {
-      stream.write({ watchId: id, revision: this.revision, events: [], created: true, canceled: true, cancelReason: 'etcdserver: too many requests' });
+      stream.write({ watchId: id, revision: this.revision, events: noEvents, created: true, canceled: true, cancelReason: 'etcdserver: too many requests' });
       return;
     }
     const startRev = req.startRevision === 0 ? this.revision + 1 : req.startRevision;
     const w: Watcher = {
-      id, stream, key, end, filters: req.filters, prevKv: req.prevKv, progressNotify: req.progressNotify, fragment: req.fragment,
+      id, stream, key, end,
+      noPut: req.filters.includes(WatchFilter.NoPut), noDelete: req.filters.includes(WatchFilter.NoDelete),
+      prevKv: req.prevKv, progressNotify: req.progressNotify, fragment: req.fragment,
       nextRev: startRev, synced: startRev > this.revision, sentSinceProgress: false,
     };
     stream.watchers.set(id, w);
     this.watcherCount++;
-    if (end === undefined) {
-      let set = this.singleKey.get(key);
-      if (set === undefined) this.singleKey.set(key, (set = new Set()));
-      set.add(w);
-    } else {
-      this.ranged.add(w);
-    }
-    stream.write({ watchId: id, revision: this.revision, events: [], created: true });
+    if (end === undefined) this.addSingle(w);
+    else this.ranged.add(w);
+    stream.write({ watchId: id, revision: this.revision, events: noEvents, created: true });
     if (!w.synced) {
       this.unsynced.add(w);
       this.kick();
@@ -235,17 +267,13 @@ export class WatchHub {
     if (!w.stream.watchers.delete(w.id)) return;
     this.watcherCount--;
     this.unsynced.delete(w);
-    if (w.end === undefined) {
-      const set = this.singleKey.get(w.key);
-      set?.delete(w);
-      if (set !== undefined && set.size === 0) this.singleKey.delete(w.key);
-    } else {
-      this.ranged.delete(w);
-    }
+    if (w.end === undefined) this.removeSingle(w);
+    else this.ranged.delete(w);
   }
 
   streamClosed(s: WatchStream): void {
     this.streams.delete(s);
+    this.progressWaiting.delete(s);
   }
 
   /**
@@ -255,25 +283,10 @@ export class WatchHub {
    */
   publish(revision: number, events: Event[]): void {
     assert(revision > this.revision, 'published revisions strictly increase');
-    const perWatcher = new Map<Watcher, Event[]>();
-    for (const ev of events) {
-      const key = ev.kv.key.toString('latin1');
-      const single = this.singleKey.get(key);
-      if (single !== undefined) for (const w of single) this.collect(perWatcher, w, ev, revision);
-      for (const w of this.ranged) if (matches(w, key)) this.collect(perWatcher, w, ev, revision);
-    }
+    const shared = new RevisionEvents(events);
+    if (events.length === 1) this.publishOne(revision, shared);
+    else if (events.length > 1) this.publishMany(revision, shared);
     this.revision = revision;
-    for (const [w, evs] of perWatcher) {
-      if (w.stream.blocked) {
-        this.fallBehind(w, revision);
-        continue;
-      }
-      const out = evs.filter((ev) => passes(w, ev)).map((ev) => (w.prevKv ? ev : { ...ev, prevKv: undefined }));
-      w.nextRev = revision + 1;
-      if (out.length === 0) continue;
-      w.sentSinceProgress = true;
-      w.stream.write({ watchId: w.id, revision, events: out, ...(w.fragment ? { fragment: true } : {}) });
-    }
     // Watchers without events here are synced through this revision too.
     this.answerDeferredProgress();
   }
@@ -304,8 +317,13 @@ export class WatchHub {
   progressIfSynced(stream: WatchStream): boolean {
     for (const w of stream.watchers.values()) if (!w.synced) return false;
     // etcd 3.5 answers on the stream's first watcher; a stream without watchers gets nothing.
-    if (stream.watchers.size > 0) stream.write({ watchId: -1, revision: this.revision, events: [] });
+    if (stream.watchers.size > 0) stream.write({ watchId: -1, revision: this.revision, events: noEvents });
     return true;
+  }
+
+  deferProgress(stream: WatchStream): void {
+    stream.progressDeferred = true;
+    this.progressWaiting.add(stream);
   }
 
   kick(): void {
@@ -326,12 +344,89 @@ export class WatchHub {
     });
   }
 
-  private collect(perWatcher: Map<Watcher, Event[]>, w: Watcher, ev: Event, revision: number): void {
+  private addSingle(w: Watcher): void {
+    const cur = this.singleKey.get(w.key);
+    if (cur === undefined) this.singleKey.set(w.key, w);
+    else if (cur instanceof Set) cur.add(w);
+    else this.singleKey.set(w.key, new Set([cur, w]));
+  }
+
+  private removeSingle(w: Watcher): void {
+    const cur = this.singleKey.get(w.key);
+    if (cur === w) {
+      this.singleKey.delete(w.key);
+    } else if (cur instanceof Set) {
+      cur.delete(w);
+      const [only, more] = cur;
+      if (only !== undefined && more === undefined) this.singleKey.set(w.key, only);
+    }
+  }
+
+  /** The common case, one event: no grouping, one shared events array per kind of watcher. */
+  private publishOne(revision: number, shared: RevisionEvents): void {
+    const ev = shared.events[0] as Event;
+    const key = ev.kv.key.toString('latin1');
+    const single = this.singleKey.get(key);
+    if (single instanceof Set) {
+      for (const w of single) this.sendOne(w, revision, shared);
+    } else if (single !== undefined) {
+      this.sendOne(single, revision, shared);
+    }
+    if (this.ranged.size === 0) return;
+    for (const w of this.ranged) if (matches(w, key)) this.sendOne(w, revision, shared);
+  }
+
+  private sendOne(w: Watcher, revision: number, shared: RevisionEvents): void {
+    if (!this.due(w, revision)) return;
+    const ev = shared.events[0] as Event;
+    if (!passes(w, ev)) return;
+    w.sentSinceProgress = true;
+    w.stream.write(this.output(w, revision, w.prevKv ? shared.events : shared.plainAll()));
+  }
+
+  /** Several events in one revision (a txn, a range delete, a lease revoke): each watcher gets its matching ones in one response. */
+  private publishMany(revision: number, shared: RevisionEvents): void {
+    const perWatcher = new Map<Watcher, Event[]>();
+    const collect = (w: Watcher, i: number): void => {
+      // A watcher that starts in the future is synced but waits for its start revision.
+      if (!w.synced || revision < w.nextRev) return;
+      const ev = shared.events[i] as Event;
+      if (!passes(w, ev)) return;
+      let list = perWatcher.get(w);
+      if (list === undefined) perWatcher.set(w, (list = []));
+      list.push(w.prevKv ? ev : shared.plain(i));
+    };
+    for (let i = 0; i < shared.events.length; i++) {
+      const key = (shared.events[i] as Event).kv.key.toString('latin1');
+      const single = this.singleKey.get(key);
+      if (single instanceof Set) for (const w of single) collect(w, i);
+      else if (single !== undefined) collect(single, i);
+      for (const w of this.ranged) if (matches(w, key)) collect(w, i);
+    }
+    for (const [w, evs] of perWatcher) {
+      if (!this.due(w, revision)) continue;
+      w.sentSinceProgress = true;
+      w.stream.write(this.output(w, revision, evs));
+    }
+  }
+
+  /**
+   * A synced watcher takes `revision` now (true), or it starts later, or its
+   * stream is full and it falls back to unsynced at this revision (false).
+   */
+  private due(w: Watcher, revision: number): boolean {
     // A watcher that starts in the future is synced but waits for its start revision.
-    if (!w.synced || revision < w.nextRev) return;
-    let list = perWatcher.get(w);
-    if (list === undefined) perWatcher.set(w, (list = []));
-    list.push(ev);
+    if (!w.synced || revision < w.nextRev) return false;
+    if (w.stream.blocked) {
+      this.fallBehind(w, revision);
+      return false;
+    }
+    w.nextRev = revision + 1;
+    return true;
+  }
+
+  private output(w: Watcher, revision: number, events: readonly Event[]): WatchOutput {
+    return w.fragment ? { watchId: w.id, revision, events, fragment: true } : { watchId: w.id, revision, events };
   }
 
   private fallBehind(w: Watcher, revision: number): void {
@@ -341,9 +436,14 @@ export class WatchHub {
   }
 
   private answerDeferredProgress(): void {
-    for (const s of this.streams) {
-      if (s.progressDeferred && this.progressIfSynced(s)) s.progressDeferred = false;
-    }
+    if (this.progressWaiting.size === 0) return;
+    for (const s of this.progressWaiting) this.answerProgress(s);
+  }
+
+  private answerProgress(s: WatchStream): void {
+    if (!this.progressIfSynced(s)) return;
+    s.progressDeferred = false;
+    this.progressWaiting.delete(s);
   }
 
   private notifyProgress(): void {
@@ -351,7 +451,7 @@ export class WatchHub {
       if (s.blocked) continue;
       for (const w of s.watchers.values()) {
         if (!w.progressNotify || !w.synced) continue;
-        if (!w.sentSinceProgress) s.write({ watchId: w.id, revision: this.revision, events: [] });
+        if (!w.sentSinceProgress) s.write({ watchId: w.id, revision: this.revision, events: noEvents });
         w.sentSinceProgress = false;
       }
     }
@@ -368,12 +468,15 @@ export class WatchHub {
         // etcd: a watcher whose start was compacted gets compact_revision and is canceled.
         this.remove(w);
         if (w.stream.serverCanceled.size < limits.watchersMax) w.stream.serverCanceled.add(w.id);
-        w.stream.write({ watchId: w.id, revision: 0, events: [], canceled: true, compactRevision: compactRev });
+        w.stream.write({ watchId: w.id, revision: 0, events: noEvents, canceled: true, compactRevision: compactRev });
       }
       const live = ready.filter((w) => w.stream.watchers.get(w.id) === w);
       if (live.length === 0) continue;
       // Revision 1 is the empty store's: history starts after it (a negative start means all of it).
-      const from = Math.max(2, Math.min(...live.map((w) => w.nextRev)));
+      // A loop, not Math.min(...): up to watchersMax arguments would overflow the stack.
+      let from = Number.MAX_SAFE_INTEGER;
+      for (const w of live) from = Math.min(from, w.nextRev);
+      from = Math.max(2, from);
       const to = this.revision;
       if (from > to) {
         for (const w of live) {
@@ -393,7 +496,9 @@ export class WatchHub {
   }
 
   private async deliver(watchers: Watcher[], chunk: HistoryChunk): Promise<void> {
-    const prevCache = new Map<string, KeyValue | undefined>();
+    // Event objects are shared by every watcher of the round (the transport encodes each once).
+    const withPrev = new Map<number, Event>();
+    const keys = chunk.events.map((ev) => ev.kv.key.toString('latin1'));
     for (const w of watchers) {
       if (w.stream.watchers.get(w.id) !== w || w.stream.blocked) continue;
       // Responses are cut between revisions once they pass a byte bound, so a
@@ -401,15 +506,16 @@ export class WatchHub {
       const responses: Event[][] = [[]];
       let bytes = 0;
       let lastRev = 0;
-      for (const ev of chunk.events) {
-        if (ev.revision < w.nextRev || !matches(w, ev.kv.key.toString('latin1')) || !passes(w, ev)) continue;
+      for (let i = 0; i < chunk.events.length; i++) {
+        const ev = chunk.events[i] as Event & { revision: number };
+        if (ev.revision < w.nextRev || !matches(w, keys[i] as string) || !passes(w, ev)) continue;
         if (bytes >= limits.watchResponseBytesSoftMax && ev.revision !== lastRev) {
           responses.push([]);
           bytes = 0;
         }
-        const prevKv = w.prevKv && !isCreate(ev) ? await this.prevKvOf(ev, prevCache) : undefined;
-        (responses[responses.length - 1] as Event[]).push({ type: ev.type, kv: ev.kv, prevKv });
-        bytes += eventBytes(ev.kv) + (prevKv === undefined ? 0 : eventBytes(prevKv));
+        const out = w.prevKv && !isCreate(ev) ? await this.withPrevKv(ev, i, withPrev) : ev;
+        (responses[responses.length - 1] as Event[]).push(out);
+        bytes += eventBytes(ev.kv) + (out.prevKv === undefined ? 0 : eventBytes(out.prevKv));
         lastRev = ev.revision;
       }
       // The stream may have been closed or this watcher canceled while prev kvs were read.
@@ -418,18 +524,27 @@ export class WatchHub {
       for (const evs of responses) {
         if (evs.length === 0) continue;
         w.sentSinceProgress = true;
-        w.stream.write({ watchId: w.id, revision: this.revision, events: evs, ...(w.fragment ? { fragment: true } : {}) });
+        w.stream.write(this.output(w, this.revision, evs));
       }
-      if (w.nextRev > this.revision) this.markSynced(w);
+      if (w.nextRev > this.revision) {
+        this.markSynced(w);
+      } else {
+        // To the back of the line: a watcher with much to catch up on fills its
+        // stream, and the others on that stream go first next round.
+        this.unsynced.delete(w);
+        this.unsynced.add(w);
+      }
     }
   }
 
-  private async prevKvOf(ev: Event & { revision: number }, cache: Map<string, KeyValue | undefined>): Promise<KeyValue | undefined> {
-    const id = `${ev.revision}:${ev.kv.key.toString('latin1')}`;
-    if (cache.has(id)) return cache.get(id);
-    const kv = await this.source.kvAt(ev.kv.key, ev.revision - 1);
-    if (cache.size < limits.watchSyncEventsMax) cache.set(id, kv);
-    return kv;
+  /** History events carry no prev kv (and are themselves the plain events): it is read once per event and round. */
+  private async withPrevKv(ev: Event & { revision: number }, index: number, cache: Map<number, Event>): Promise<Event> {
+    const cached = cache.get(index);
+    if (cached !== undefined) return cached;
+    const prevKv = await this.source.kvAt(ev.kv.key, ev.revision - 1);
+    const out: Event = { type: ev.type, kv: ev.kv, prevKv };
+    cache.set(index, out);
+    return out;
   }
 
   private markSynced(w: Watcher): void {
@@ -437,6 +552,6 @@ export class WatchHub {
     if (w.nextRev <= this.revision) return;
     w.synced = true;
     this.unsynced.delete(w);
-    if (w.stream.progressDeferred && this.progressIfSynced(w.stream)) w.stream.progressDeferred = false;
+    if (w.stream.progressDeferred) this.answerProgress(w.stream);
   }
 }

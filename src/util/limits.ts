@@ -84,6 +84,12 @@ export const watchSyncEventsMax = 1000;
 export const watchSyncRoundsMax = 16;
 /** A catch-up watch response is cut (between revisions) once its events pass this many bytes. */
 export const watchResponseBytesSoftMax = 1024 * 1024;
+/**
+ * Response bytes one watch stream may hold unsent (queued in keel or in its
+ * HTTP/2 stream); past it the stream's watchers fall back to catching up from
+ * storage until it drains (etcd: 128 responses per stream).
+ */
+export const watchStreamBufferBytesMax = 1024 * 1024;
 
 // --- transport (src/transport) ---
 /** Peers one transport sends to (every other member of the group). */

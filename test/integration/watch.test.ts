@@ -325,3 +325,71 @@ test('a negative start revision replays all history, or is canceled as compacted
   s.close();
   c.close();
 });
+
+test('one put fans out to hundreds of watchers on shared streams: each gets every event once, in order, also through a stall', { skip, timeout: 120_000 }, async () => {
+  const keel = await startKeel();
+  const c = new EtcdClient(keel.endpoint);
+  const streams = [new TestStream(keel.endpoint), new TestStream(keel.endpoint)];
+  const perStream = 250;
+  for (const s of streams) {
+    for (let id = 1; id <= perStream; id++) {
+      // Single-key watchers, with and without prev_kv, and some prefix watchers.
+      const create = id % 5 === 0 ? { key: b('fan'), range_end: b('fao'), watch_id: id } : { key: b('fan'), prev_kv: id % 2 === 0, watch_id: id };
+      s.send({ create_request: create });
+    }
+  }
+  for (const s of streams) await s.until((rs) => rs.filter((r) => r.created).length === perStream, 'every watcher created');
+  const value = Buffer.alloc(2048, 'v');
+  const puts = 120;
+  const revs: number[] = [];
+  for (let i = 0; i < puts; i++) {
+    // The second stream stops reading for a while: its buffer fills and its watchers catch up from storage.
+    if (i === 30) streams[1]?.pause();
+    if (i === 90) streams[1]?.resume();
+    const r = must(await c.put({ key: b('fan'), value: Buffer.concat([value, b(String(i))]) })) as { header: { revision: string } };
+    revs.push(Number(r.header.revision));
+  }
+  for (const s of streams) {
+    await s.until((rs) => rs.reduce((n, r) => n + r.events.length, 0) >= perStream * puts, 'every event to every watcher', 60_000);
+    const byWatch = new Map<string, PbWatchResponse[]>();
+    for (const r of s.responses) {
+      if (r.created) continue;
+      const list = byWatch.get(r.watch_id) ?? [];
+      list.push(r);
+      byWatch.set(r.watch_id, list);
+    }
+    assert.equal(byWatch.size, perStream);
+    for (const [id, rs] of byWatch) {
+      const evs = rs.flatMap((r) => r.events);
+      assert.deepEqual(evs.map((e) => Number(e.kv.mod_revision)), revs, `watch ${id}: every revision once, in order`);
+      assert.deepEqual(evs.map((e) => e.kv.value.subarray(value.length).toString()), revs.map((_, i) => String(i)));
+      const wantPrev = Number(id) % 2 === 0 && Number(id) % 5 !== 0;
+      assert.ok(evs.slice(1).every((e) => (e.prev_kv !== null) === wantPrev), `watch ${id}: prev_kv as asked`);
+    }
+  }
+  for (const s of streams) s.close();
+  c.close();
+});
+
+test('a catch-up response over --max-request-bytes is fragmented for a watcher that asked (etcd\'s sendFragments), whole for one that did not', { skip }, async () => {
+  const keel = await startKeel({ extraArgs: ['--max-request-bytes', '4096'] });
+  const c = new EtcdClient(keel.endpoint);
+  const value = Buffer.alloc(1000, 'f');
+  const revs: string[] = [];
+  for (let i = 0; i < 20; i++) revs.push((must(await c.put({ key: b(`frag/${i}`), value })) as { header: { revision: string } }).header.revision);
+  const s = new TestStream(keel.endpoint);
+  s.send({ create_request: { key: b('frag/'), range_end: b('frag0'), start_revision: revs[0], fragment: true, watch_id: 1 } });
+  s.send({ create_request: { key: b('frag/'), range_end: b('frag0'), start_revision: revs[0], watch_id: 2 } });
+  const eventsOf = (id: string): PbEvent[] => s.responses.filter((r) => r.watch_id === id).flatMap((r) => r.events);
+  await s.until(() => eventsOf('1').length >= 20 && eventsOf('2').length >= 20, 'the history, twice');
+  const parts = s.responses.filter((r) => r.watch_id === '1' && !r.created);
+  assert.ok(parts.length > 1, 'split');
+  // Each event is ~1 KB: at most 3 fit under 4096 bytes; every part but the last says more follow.
+  assert.ok(parts.every((r) => r.events.length >= 1 && r.events.length <= 3));
+  assert.deepEqual(parts.map((r) => r.fragment), parts.map((_, i) => i < parts.length - 1));
+  assert.deepEqual(eventsOf('1').map((e) => e.kv.mod_revision), revs);
+  const whole = s.responses.filter((r) => r.watch_id === '2' && !r.created);
+  assert.deepEqual(whole.map((r) => [r.fragment, r.events.length]), [[false, 20]]);
+  s.close();
+  c.close();
+});
