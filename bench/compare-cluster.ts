@@ -159,7 +159,8 @@ interface Workload {
   id: string;
   title: string;
   loadArgs: string[];
-  loadgenOp: 'put' | 'range' | 'range-serializable' | 'txn-put';
+  /** undefined: loadgen has no such op (watch), the Node client only. */
+  loadgenOp: 'put' | 'range' | 'range-serializable' | 'txn-put' | undefined;
   clients: number;
   conns: number;
   total: number;
@@ -183,7 +184,22 @@ function workloads(quick: boolean): Workload[] {
     w('range-l-100', 'range linearizable, 100 clients / 10 conns', ['range', '--consistency', 'l'], 'range', 100, 10, 20_000),
     w('range-s-100', 'range serializable, 100 clients / 10 conns', ['range', '--consistency', 's'], 'range-serializable', 100, 10, 20_000),
     w('txn-put-100', 'txn-put, 100 clients / 10 conns', ['txn-put', '--random-keys', '--txn-guard'], 'txn-put', 100, 10, 20_000),
+    watchWorkload(quick),
   ];
+}
+
+/**
+ * 1,000 watchers on one key over 10 streams, puts paced at 20/s: the cells are
+ * put→event latency over every delivery (rps = events delivered per second).
+ */
+function watchWorkload(quick: boolean): Workload {
+  const puts = quick ? 60 : 120;
+  return {
+    id: 'watch-1000', title: 'watch: put→event, 1,000 watchers on one key, 20 puts/s (rps = events/s)', loadgenOp: undefined,
+    clients: 1, conns: 10, total: puts * 1000,
+    loadArgs: ['watch', '--conns', '10', '--streams', '10', '--watch-per-stream', '100', '--watched-key-total', '1',
+      '--put-total', String(puts), '--put-rate', '20', '--val-size', String(valSize)],
+  };
 }
 
 function nodeLoadCommand(w: Workload, endpoints: string, capS: number | string): string[] {
@@ -196,8 +212,8 @@ function nodeLoadCommand(w: Workload, endpoints: string, capS: number | string):
  * setup and range runs pass -key-space 1 (one seed write); they still read 0..999.
  */
 function loadgenArgs(w: Workload, endpoints: string, label: string, total: number): string[] {
-  const keySpace = w.loadgenOp.startsWith('range') ? 1 : putKeySpace;
-  return ['-endpoints', endpoints, '-op', w.loadgenOp, '-conns', String(w.conns), '-clients', String(w.clients),
+  const keySpace = w.loadgenOp?.startsWith('range') === true ? 1 : putKeySpace;
+  return ['-endpoints', endpoints, '-op', w.loadgenOp ?? '', '-conns', String(w.conns), '-clients', String(w.clients),
     '-total', String(total), '-val-size', String(valSize), '-key-space', String(keySpace), '-label', label];
 }
 
@@ -995,8 +1011,9 @@ async function compareMain(cfg: Config): Promise<void> {
   }
 
   if (cfg.loadgen !== undefined) {
-    runsLeft = ws.length * clusters.length;
+    runsLeft = ws.filter((w) => w.loadgenOp !== undefined).length * clusters.length;
     for (const [wi, w] of ws.entries()) {
+      if (w.loadgenOp === undefined) continue;
       for (let k = 0; k < clusters.length; k++) {
         if (stopping) break;
         const c = clusters[(k + wi) % clusters.length] as Cluster;
@@ -1199,7 +1216,7 @@ function renderCompare(s: CompareInput): string {
     const lg = s.cfg.loadgen ?? 'loadgen';
     out.push(`# loadgen (bash /work/shared/tools/loadgen/build.sh ${lg}); seed, untimed, per side: ${loadgenSeedText}`);
     out.push('# -total: the smaller of the one below and what the Node client\'s rate on that side fills the run\'s cap with');
-    for (const w of s.ws) out.push(`${lg} ${loadgenArgs(w, 'EPS', 'NAME', w.total).join(' ')}`);
+    for (const w of s.ws) if (w.loadgenOp !== undefined) out.push(`${lg} ${loadgenArgs(w, 'EPS', 'NAME', w.total).join(' ')}`);
   }
   out.push('```');
   out.push('');
