@@ -8,7 +8,7 @@ import { toServiceError } from './errors';
 import { kvHandlers, kvImpls } from './kv-service';
 import { installFastUnary, type FastMethod } from './fast-unary';
 import { maintenanceHandlers } from './maintenance-service';
-import { leaseHandlers } from './lease-service';
+import { leaseHandlers, leaseImpls } from './lease-service';
 import { watchHandlers, watchServiceDefinition } from './watch-service';
 import { clusterHandlers } from './cluster-service';
 
@@ -132,6 +132,7 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
   };
   const sized = (def: grpc.ServiceDefinition): grpc.ServiceDefinition => withRequestSize(def, rpc.receiveBytesMax);
   const kv = sized(etcdService('KV').service);
+  const lease = sized(etcdService('Lease').service);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': rpc.receiveBytesMax + limits.grpcReceiveSlackBytes,
     'grpc.max_send_message_length': 2 ** 31 - 1,
@@ -146,15 +147,17 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
   });
   server.addService(kv, kvHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
   server.addService(watchServiceDefinition(), watchHandlers(opts.member, opts.progressNotifyIntervalMs));
-  server.addService(sized(etcdService('Lease').service), leaseHandlers(opts.member, rpc));
+  server.addService(lease, leaseHandlers(opts.member, rpc));
   server.addService(etcdService('Cluster').service, clusterHandlers(opts.member, rpc));
   server.addService(sized(etcdService('Maintenance').service), maintenanceHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
   if (process.env['KEEL_UNARY_FAST_PATH'] !== 'off') {
     const methods = new Map<string, FastMethod>();
-    for (const [name, impl] of Object.entries(kvImpls(opts.member))) {
-      const def = kv[name];
-      if (def === undefined) continue;
-      methods.set(def.path, { decode: def.requestDeserialize, encode: def.responseSerialize as (res: unknown) => Buffer, impl });
+    for (const [def, impls] of [[kv, kvImpls(opts.member)], [lease, leaseImpls(opts.member)]] as const) {
+      for (const [name, impl] of Object.entries(impls)) {
+        const m = def[name];
+        if (m === undefined) continue;
+        methods.set(m.path, { decode: m.requestDeserialize, encode: m.responseSerialize as (res: unknown) => Buffer, impl });
+      }
     }
     fastPaths.set(server, { methods, rpc, log: opts.log });
   }

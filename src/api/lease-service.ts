@@ -3,7 +3,7 @@ import type { Member } from '../server';
 import { AssertionError, EtcdError } from '../util';
 import { int64ToBigint, int64ToNumber, type PbHeader } from './convert';
 import { toServiceError } from './errors';
-import { unary, type RpcContext } from './grpc-server';
+import { unary, type RpcContext, type UnaryImpl } from './grpc-server';
 import { headerOf } from './kv-service';
 import { KeepAliveForwarder } from './lease-forwarder';
 
@@ -12,7 +12,6 @@ interface PbLeaseIdRequest { ID: string }
 interface PbLeaseTimeToLiveRequest { ID: string; keys: boolean }
 
 export function leaseHandlers(member: Member, rpc: RpcContext): grpc.UntypedServiceImplementation {
-  const h = (): PbHeader => headerOf(member, member.currentRevision());
   const forwarder = new KeepAliveForwarder(5000 + 2 * member.config.electionTimeoutMs);
   const keepAlive = async (id: bigint): Promise<number | undefined> => {
     try {
@@ -24,45 +23,61 @@ export function leaseHandlers(member: Member, rpc: RpcContext): grpc.UntypedServ
       return forwarder.renew(url, id);
     }
   };
+  const impls = leaseImpls(member);
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [name, impl] of Object.entries(impls)) out[name] = unary(impl, rpc) as grpc.UntypedHandleCall;
   return {
-    LeaseGrant: unary(async (req: PbLeaseGrantRequest) => {
+    ...out,
+    LeaseKeepAlive: keepAliveHandler(member, keepAlive, rpc),
+  };
+}
+
+/** The unary Lease methods as promise functions (grpc-js's handlers above, and fast-unary.ts, call them). */
+export function leaseImpls(member: Member): Record<string, UnaryImpl<never, unknown>> {
+  const h = (): PbHeader => headerOf(member, member.currentRevision());
+  return {
+    LeaseGrant: (async (req: PbLeaseGrantRequest) => {
       const r = await member.leaseGrant(int64ToBigint(req.ID), int64ToNumber(req.TTL));
       return { header: headerOf(member, r.revision), ID: r.id.toString(), TTL: r.ttlSeconds, error: '' };
-    }, rpc),
-    LeaseRevoke: unary(async (req: PbLeaseIdRequest) => {
+    }) as UnaryImpl<never, unknown>,
+    LeaseRevoke: (async (req: PbLeaseIdRequest) => {
       const r = await member.leaseRevoke(int64ToBigint(req.ID));
       return { header: headerOf(member, r.revision) };
-    }, rpc),
-    LeaseTimeToLive: unary(async (req: PbLeaseTimeToLiveRequest) => {
+    }) as UnaryImpl<never, unknown>,
+    LeaseTimeToLive: (async (req: PbLeaseTimeToLiveRequest) => {
       const id = int64ToBigint(req.ID);
       const r = await member.leaseTimeToLive(id, req.keys === true);
       // etcd answers an unknown lease with TTL -1 rather than an error; clients rely on it.
       if (r === undefined) return { header: h(), ID: id.toString(), TTL: -1, grantedTTL: 0, keys: [] };
       return { header: h(), ID: id.toString(), TTL: r.ttlSeconds, grantedTTL: r.grantedTtlSeconds, keys: r.keys };
-    }, rpc),
-    LeaseLeases: unary(async () => {
+    }) as UnaryImpl<never, unknown>,
+    LeaseLeases: (async () => {
       const ids = await member.leaseLeases();
       return { header: h(), leases: ids.map((id) => ({ ID: id.toString() })) };
-    }, rpc),
-    LeaseKeepAlive: (call: grpc.ServerDuplexStream<PbLeaseIdRequest, unknown>) => {
-      // One request, one answer, in order; a slow client only slows itself (grpc flow control).
-      let chain = Promise.resolve();
-      call.on('data', (req: PbLeaseIdRequest) => {
-        chain = chain.then(async () => {
-          const id = int64ToBigint(req.ID);
-          try {
-            // etcd answers a keepalive of an unknown lease with TTL 0.
-            const ttl = await keepAlive(id);
-            call.write({ header: h(), ID: id.toString(), TTL: ttl ?? 0 });
-          } catch (e) {
-            if (e instanceof AssertionError) rpc.fatal(e);
-            if (e instanceof EtcdError) call.emit('error', toServiceError(e));
-            else call.destroy(e as Error);
-          }
-        });
+    }) as UnaryImpl<never, unknown>,
+  };
+}
+
+function keepAliveHandler(member: Member, keepAlive: (id: bigint) => Promise<number | undefined>, rpc: RpcContext): grpc.handleBidiStreamingCall<PbLeaseIdRequest, unknown> {
+  const h = (): PbHeader => headerOf(member, member.currentRevision());
+  return (call: grpc.ServerDuplexStream<PbLeaseIdRequest, unknown>) => {
+    // One request, one answer, in order; a slow client only slows itself (grpc flow control).
+    let chain = Promise.resolve();
+    call.on('data', (req: PbLeaseIdRequest) => {
+      chain = chain.then(async () => {
+        const id = int64ToBigint(req.ID);
+        try {
+          // etcd answers a keepalive of an unknown lease with TTL 0.
+          const ttl = await keepAlive(id);
+          call.write({ header: h(), ID: id.toString(), TTL: ttl ?? 0 });
+        } catch (e) {
+          if (e instanceof AssertionError) rpc.fatal(e);
+          if (e instanceof EtcdError) call.emit('error', toServiceError(e));
+          else call.destroy(e as Error);
+        }
       });
-      call.on('end', () => { void chain.then(() => call.end()); });
-      call.on('error', () => undefined);
-    },
+    });
+    call.on('end', () => { void chain.then(() => call.end()); });
+    call.on('error', () => undefined);
   };
 }

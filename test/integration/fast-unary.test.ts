@@ -83,6 +83,22 @@ test('the short path answers exactly as grpc-js does, good requests and bad fram
     const strip = (r: RawReply): unknown => (r.body.length > 5 ? { ...kv.Range.responseDeserialize(r.body.subarray(5)) as object, header: undefined } : r.body.length);
     if (path === rangePath) assert.deepEqual(strip(a), strip(b), `${what}: body`);
   }
+  // Lease calls take the short path too: errors (an unknown lease) and answers alike.
+  const lease = etcdService('Lease').service as unknown as Record<string, { path: string; requestSerialize(o: object): Buffer; responseDeserialize(b: Buffer): unknown }>;
+  const leaseCases: Array<[string, string, object]> = [
+    ['LeaseGrant', 'grant', { TTL: 60, ID: 7 }],
+    ['LeaseGrant', 'grant of a taken ID', { TTL: 60, ID: 7 }],
+    ['LeaseTimeToLive', 'time to live of an unknown lease', { ID: 12345 }],
+    ['LeaseRevoke', 'revoke of an unknown lease', { ID: 12345 }],
+    ['LeaseRevoke', 'revoke', { ID: 7 }],
+  ];
+  for (const [m, what, req] of leaseCases) {
+    const def = lease[m]!;
+    const body = frame(def.requestSerialize(req));
+    const [a, b] = await Promise.all([rawCall(fast.endpoint, def.path, body), rawCall(slow.endpoint, def.path, body)]);
+    assert.equal(a.status, b.status, `${what}: status ${JSON.stringify([a.message, b.message])}`);
+    assert.equal(a.message, b.message, `${what}: message`);
+  }
   // A compressed request is not the short path's: grpc-js answers it on both.
   const [ca, cb] = await Promise.all([
     rawCall(fast.endpoint, rangePath, frame(range('k'), 1), { 'grpc-encoding': 'gzip' }),
