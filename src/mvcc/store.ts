@@ -1,9 +1,13 @@
 // The MVCC store: etcd v3.5's mvcc + applier semantics over a Backend.
 //
-// Memory holds the key index (every key's revisions, etcd's keyIndex) and
-// the current value of each live key, so reads at the current revision never
-// touch the backend. Values at older revisions come from the backend, or from
-// the uncommitted buffer for changes applied since the last commit.
+// Memory holds the key index (every key's revisions, etcd's keyIndex, with
+// the live generation's createRevision, version and lease) and a cache of the
+// live kvs written or read lately, bounded in bytes (limits.mvccValueCacheBytesMax).
+// Other values come from the backend, or from the uncommitted buffer for
+// changes applied since the last commit: a range plans the revisions it needs
+// and fetches what is not in memory, at the current revision as at older
+// ones. A write fetches the previous values it needs (prevKv, events, value
+// compares) before it stages anything.
 //
 // A write stages its changes and publishes them in one synchronous step at
 // its end, so a concurrent read sees all of a write or none of it. Reads plan
@@ -31,13 +35,17 @@ import {
   appendTombstone,
   compactEntry,
   type DroppedRevision,
+  isLive,
   isLiveRevision,
   type KeyEntry,
   newKeyEntry,
   revisionAt,
+  ValueCache,
 } from './key-index';
 import { compareHolds, fetchLimit, finishRange, inBounds, type KeyBounds, keyBounds } from './range-rules';
 import {
+  type Compare,
+  CompareTarget,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
   type Event,
@@ -49,6 +57,7 @@ import {
   type RangeResponse,
   type RequestOp,
   type ResponseOp,
+  SortTarget,
   type TxnRequest,
   type TxnResponse,
 } from './types';
@@ -58,6 +67,8 @@ export interface MvccStoreOptions {
   /** Smaller compaction steps than the limits allow (tests use them to interleave and interrupt compaction). */
   compactionIndexKeysPerTurn?: number;
   compactionBatchKeys?: number;
+  /** A smaller value cache than the limit (tests use tiny ones so reads go to the backend). */
+  valueCacheBytes?: number;
 }
 
 export type EventListener = (events: Event[], revision: number) => void;
@@ -66,12 +77,23 @@ const currentRevisionMeta = 'mvcc/current_revision';
 const compactRevisionMeta = 'mvcc/compact_revision';
 const reservedMetaPrefix = 'mvcc/';
 
-/** A kv already in memory, or a revision whose value must be fetched. */
-type PlanItem = KeyValue | { main: number; sub: number };
+/** A revision whose record must be read from the backend; liveKey names the key when it was the key's live revision. */
+interface FetchItem {
+  main: number;
+  sub: number;
+  liveKey: string | undefined;
+}
+
+/** A kv already in memory, or a revision whose record must be fetched. */
+type PlanItem = KeyValue | FetchItem;
+
+const emptyValue = Buffer.alloc(0);
 
 interface Plan {
   items: PlanItem[];
   count: number;
+  /** Items that are revisions to fetch, not kvs. */
+  fetches: number;
 }
 
 interface Change {
@@ -87,6 +109,8 @@ interface Stage {
   changes: Change[];
   /** Key → its value after this write's changes so far (undefined: deleted). */
   overlay: Map<string, KeyValue | undefined>;
+  /** Key → its live kv before this write, for every key the write changes: pinned (fetched if need be) before anything is staged. */
+  resident: Map<string, KeyValue>;
 }
 
 /** Compare outcomes of a txn and of the nested txns on its chosen branch, all on the pre-txn state (etcd's txnPath). */
@@ -102,6 +126,11 @@ interface UncommittedRecord {
   kv: KeyValue | undefined;
 }
 
+interface FetchBatch {
+  keys: Buffer[];
+  parts: Array<{ start: number; count: number; resolve: (values: Array<Buffer | undefined>) => void; reject: (e: unknown) => void }>;
+}
+
 interface GcTask {
   compactRev: number;
   /** Settles once the index compaction that feeds this task has run over every key. */
@@ -110,6 +139,8 @@ interface GcTask {
 
 export class MvccStore {
   private readonly index = new SortedStringMap<KeyEntry>();
+  /** Live kvs written or read lately; exact: publish sets or deletes every key it changes. */
+  private readonly values: ValueCache;
   private currentRev = 1;
   /** -1: never compacted (etcd's compactMainRev starts there, so Compact(0) succeeds once). */
   private compactRev = -1;
@@ -118,6 +149,9 @@ export class MvccStore {
   // Bounded by what is applied between two commits (limits.storeUncommittedEntriesMax entries, plus one apply batch); commit empties both.
   private uncommitted: UncommittedRecord[] = [];
   private readonly uncommittedValues = new Map<string, KeyValue>();
+
+  /** Record reads waiting for the next backend call; bounded by limits.historyReadChunkKeysMax keys (a fuller batch starts another). */
+  private fetchBatch: FetchBatch | undefined;
 
   // Bounded by the reads the server runs at once; each entry leaves when its read ends.
   private readonly readsInFlight = new Map<number, number>();
@@ -145,6 +179,9 @@ export class MvccStore {
   ) {
     this.indexKeysPerTurn = options.compactionIndexKeysPerTurn ?? limits.compactionIndexKeysPerTurnMax;
     this.gcBatchKeys = options.compactionBatchKeys ?? limits.compactionBatchKeysMax;
+    const cacheBytes = options.valueCacheBytes ?? limits.mvccValueCacheBytesMax;
+    assert(cacheBytes >= 0 && cacheBytes <= limits.mvccValueCacheBytesMax, 'value cache within limit');
+    this.values = new ValueCache(cacheBytes);
     assert(this.indexKeysPerTurn >= 1 && this.indexKeysPerTurn <= limits.compactionIndexKeysPerTurnMax, 'index compaction step within limit');
     assert(this.gcBatchKeys >= 1 && this.gcBatchKeys <= limits.compactionBatchKeysMax, 'compaction batch within limit');
   }
@@ -162,6 +199,11 @@ export class MvccStore {
   /** The last compaction's revision, 0 if never compacted. */
   compactRevision(): number {
     return Math.max(this.compactRev, 0);
+  }
+
+  /** The value cache: entries, bytes charged and its bound (for tests and metrics). */
+  valueCacheStats(): { entries: number; bytes: number; bytesMax: number } {
+    return { entries: this.values.size, bytes: this.values.bytes, bytesMax: this.values.bytesMax };
   }
 
   onEvents(listener: EventListener): void {
@@ -185,9 +227,12 @@ export class MvccStore {
     return out;
   }
 
-  /** Every live key's current kv, in key order (e.g. for the lessor to re-attach keys after a restart). */
+  /**
+   * Every live key's current kv in key order, value left empty: values stay in
+   * the backend (this is for the lessor to re-attach keys after a restart).
+   */
   *liveKvs(): Generator<KeyValue> {
-    for (const [, entry] of this.index.range('', undefined)) if (entry.live !== undefined) yield entry.live;
+    for (const [k, entry] of this.index.range('', undefined)) if (isLive(entry)) yield metaKv(k, entry, emptyValue);
   }
 
   // ---- reads ----
@@ -206,6 +251,8 @@ export class MvccStore {
       // A lone put checks the lease before the key (etcd's applier.Put); a txn checks in the other order.
       this.checkLease(req.lease);
       const stage = this.newStage();
+      const pinning = this.pinLive(stage, [keyBounds(req.key, emptyValue)]);
+      if (pinning !== undefined) await pinning;
       const resp = this.execPut(stage, req);
       this.publish(stage);
       return resp;
@@ -218,6 +265,8 @@ export class MvccStore {
     this.beginWrite();
     try {
       const stage = this.newStage();
+      const pinning = this.pinLive(stage, [keyBounds(req.key, req.rangeEnd)]);
+      if (pinning !== undefined) await pinning;
       const resp = this.execDelete(stage, req);
       this.publish(stage);
       return resp;
@@ -231,9 +280,13 @@ export class MvccStore {
     this.beginWrite();
     try {
       const stage = this.newStage();
-      const path = this.comparePath(req);
+      // No other write runs until this one ends: what is fetched first is still the live state after the awaits.
+      const plans = this.planCompares(req);
+      const path = this.comparePath(req, this.compareKvsNow(plans) ?? (await this.compareKvs(plans)));
       this.checkTxnPuts(req, path);
-      this.checkTxnRanges(req, path);
+      this.checkTxnRanges(req, path, this.currentRev);
+      const pinning = this.pinLive(stage, this.pathWrites(req, path));
+      if (pinning !== undefined) await pinning;
       const responses = await this.execTxnOps(stage, req, path);
       this.publish(stage);
       const revision = stage.changes.length > 0 ? stage.beginRev + 1 : stage.beginRev;
@@ -317,23 +370,18 @@ export class MvccStore {
       assert(rev.main >= maxMain, 'backend revisions come in order');
       maxMain = rev.main;
       const keyStr = rec.key.toString('latin1');
-      let entry = this.index.get(keyStr);
+      const entry = this.index.get(keyStr);
       if (rev.tombstone) {
         // A tombstone without its generation is what a half-done compaction leaves (etcd skips it too).
-        if (entry === undefined || entry.live === undefined) {
+        if (entry === undefined || !isLive(entry)) {
           orphans.push({ main: rev.main, sub: rev.sub, tombstone: true });
           continue;
         }
         appendTombstone(entry, rev.main, rev.sub);
-        entry.live = undefined;
         continue;
       }
-      if (entry === undefined) {
-        entry = newKeyEntry(rec.key);
-        this.index.set(keyStr, entry);
-      }
-      appendPut(entry, rev.main, rev.sub);
-      entry.live = rec;
+      if (entry === undefined) this.index.set(keyStr, newKeyEntry(rev.main, rev.sub, rec.createRevision, rec.version, rec.lease));
+      else appendPut(entry, rev.main, rev.sub, rec.createRevision, rec.version, rec.lease);
     }
     this.currentRev = Math.max(current === undefined ? 1 : decodeRevision(current), maxMain, 1);
     this.compactRev = compact === undefined ? -1 : decodeRevision(compact);
@@ -363,16 +411,24 @@ export class MvccStore {
   }
 
   private newStage(): Stage {
-    return { beginRev: this.currentRev, changes: [], overlay: new Map() };
+    return { beginRev: this.currentRev, changes: [], overlay: new Map(), resident: new Map() };
   }
 
   private checkLease(lease: bigint): void {
     if (lease !== 0n && !this.options.leaseExists(lease)) throw new EtcdError('LeaseNotFound');
   }
 
-  private stagedLive(stage: Stage | undefined, keyStr: string): KeyValue | undefined {
-    if (stage !== undefined && stage.overlay.has(keyStr)) return stage.overlay.get(keyStr);
-    return this.index.get(keyStr)?.live;
+  /** The key as this write sees it so far. */
+  private stagedLive(stage: Stage, keyStr: string): KeyValue | undefined {
+    if (stage.overlay.has(keyStr)) return stage.overlay.get(keyStr);
+    return this.liveBefore(stage, keyStr);
+  }
+
+  /** The key's live kv before the write in progress, with its value (pinLive pinned every live key the write changes); undefined if it was not live. */
+  private liveBefore(stage: Stage, keyStr: string): KeyValue | undefined {
+    const kv = stage.resident.get(keyStr);
+    if (kv === undefined) assert(!this.isLiveKey(keyStr), 'a write pins every live key it changes first');
+    return kv;
   }
 
   private execPut(stage: Stage, req: PutRequest): PutResponse {
@@ -394,7 +450,7 @@ export class MvccStore {
   }
 
   private execDelete(stage: Stage, req: DeleteRangeRequest): DeleteRangeResponse {
-    const { kvs } = this.liveScan(stage, keyBounds(req.key, req.rangeEnd), 0, false);
+    const kvs = this.liveScan(stage, keyBounds(req.key, req.rangeEnd), 0, false, true).items.map(resolved);
     for (const kv of kvs) {
       const keyStr = kv.key.toString('latin1');
       stage.changes.push({ keyStr, key: kv.key, kv: undefined });
@@ -407,9 +463,10 @@ export class MvccStore {
   private async execRange(stage: Stage, req: RangeRequest): Promise<RangeResponse> {
     const headerRev = stage.changes.length > 0 ? stage.beginRev + 1 : stage.beginRev;
     if (req.revision <= 0) {
-      // Read your writes: revision 0 inside a write sees this txn's earlier changes.
-      const { kvs, count } = this.liveScan(stage, keyBounds(req.key, req.rangeEnd), fetchLimit(req), req.countOnly);
-      return finishRange(req, kvs, count, headerRev);
+      // Read your writes: revision 0 inside a write sees this txn's earlier changes. No other write can
+      // change what it planned before the fetch ends, and compaction never drops a live revision.
+      const { items, count } = this.liveScan(stage, keyBounds(req.key, req.rangeEnd), fetchLimit(req), req.countOnly, needsValues(req));
+      return finishRange(req, await this.materialize(items), count, headerRev);
     }
     return this.runRange(req, req.revision, headerRev);
   }
@@ -432,26 +489,26 @@ export class MvccStore {
     return responses;
   }
 
-  /** Makes a write's changes visible at once: index, live values, revision, uncommitted buffer, events. */
+  /** Makes a write's changes visible at once: index, value cache, revision, uncommitted buffer, events. */
   private publish(stage: Stage): void {
     if (stage.changes.length === 0) return;
     assert(stage.beginRev === this.currentRev, 'no other write published during this one');
     const rev = stage.beginRev + 1;
-    const events: Event[] = stage.changes.map((c) => this.eventFor(c, rev));
+    const events: Event[] = stage.changes.map((c) => this.eventFor(stage, c, rev));
     stage.changes.forEach((c, sub) => {
-      let entry = this.index.get(c.keyStr);
-      if (entry === undefined) {
-        entry = newKeyEntry(c.key);
-        this.index.set(c.keyStr, entry);
-      }
-      if (c.kv !== undefined) {
-        appendPut(entry, rev, sub);
-        this.uncommittedValues.set(revisionId(rev, sub), c.kv);
-      } else {
+      const entry = this.index.get(c.keyStr);
+      const kv = c.kv;
+      if (kv === undefined) {
+        assert(entry !== undefined, 'a delete ends an indexed key');
         appendTombstone(entry, rev, sub);
+        this.values.delete(c.keyStr);
+      } else {
+        if (entry === undefined) this.index.set(c.keyStr, newKeyEntry(rev, sub, kv.createRevision, kv.version, kv.lease));
+        else appendPut(entry, rev, sub, kv.createRevision, kv.version, kv.lease);
+        this.uncommittedValues.set(revisionId(rev, sub), kv);
+        this.values.set(c.keyStr, kv);
       }
-      entry.live = c.kv;
-      this.uncommitted.push({ main: rev, sub, key: c.key, kv: c.kv });
+      this.uncommitted.push({ main: rev, sub, key: c.key, kv });
     });
     assert(rev > this.currentRev, 'revisions strictly increase');
     this.currentRev = rev;
@@ -459,8 +516,8 @@ export class MvccStore {
   }
 
   /** etcd's watch event: prevKv is the key at revision - 1 (before this txn), absent for a create. */
-  private eventFor(c: Change, rev: number): Event {
-    const before = this.index.get(c.keyStr)?.live;
+  private eventFor(stage: Stage, c: Change, rev: number): Event {
+    const before = this.liveBefore(stage, c.keyStr);
     if (c.kv !== undefined) {
       const isCreate = c.kv.createRevision === c.kv.modRevision;
       return { type: EventType.Put, kv: c.kv, prevKv: isCreate ? undefined : before };
@@ -471,11 +528,91 @@ export class MvccStore {
 
   // ---- txn ----
 
-  private comparePath(req: TxnRequest): TxnPath {
-    const succeeded = req.compare.every((c) => compareHolds(c, this.liveScan(undefined, keyBounds(c.key, c.rangeEnd), 0, false).kvs));
+  /**
+   * What every compare in the txn (nested ones on both branches too) reads,
+   * planned now, before any await. Only value compares need values.
+   */
+  private planCompares(req: TxnRequest, out = new Map<Compare, PlanItem[]>()): Map<Compare, PlanItem[]> {
+    for (const c of req.compare) {
+      out.set(c, this.liveScan(undefined, keyBounds(c.key, c.rangeEnd), 0, false, c.target === CompareTarget.Value).items);
+    }
+    for (const op of req.success) if ('txn' in op) this.planCompares(op.txn, out);
+    for (const op of req.failure) if ('txn' in op) this.planCompares(op.txn, out);
+    return out;
+  }
+
+  /** The planned compares' kvs if every one is in memory already. */
+  private compareKvsNow(plans: Map<Compare, PlanItem[]>): Map<Compare, KeyValue[]> | undefined {
+    const out = new Map<Compare, KeyValue[]>();
+    for (const [c, items] of plans) {
+      if (!items.every(isKv)) return undefined;
+      out.set(c, items as KeyValue[]);
+    }
+    return out;
+  }
+
+  /** The planned compares' kvs, fetching the values that are not in memory. */
+  private async compareKvs(plans: Map<Compare, PlanItem[]>): Promise<Map<Compare, KeyValue[]>> {
+    const out = new Map<Compare, KeyValue[]>();
+    for (const [c, items] of plans) out.set(c, items.every(isKv) ? (items as KeyValue[]) : await this.materialize(items));
+    return out;
+  }
+
+  private comparePath(req: TxnRequest, kvs: Map<Compare, KeyValue[]>): TxnPath {
+    const kvsOf = (c: Compare): KeyValue[] => {
+      const found = kvs.get(c);
+      assert(found !== undefined, 'every compare was planned');
+      return found;
+    };
+    const succeeded = req.compare.every((c) => compareHolds(c, kvsOf(c)));
     const nested: TxnPath[] = [];
-    for (const op of succeeded ? req.success : req.failure) if ('txn' in op) nested.push(this.comparePath(op.txn));
+    for (const op of succeeded ? req.success : req.failure) if ('txn' in op) nested.push(this.comparePath(op.txn, kvs));
     return { succeeded, nested };
+  }
+
+  /** The key ranges the chosen path puts or deletes. */
+  private pathWrites(req: TxnRequest, path: TxnPath): KeyBounds[] {
+    const out: KeyBounds[] = [];
+    this.walkPath(req, path, (op) => {
+      if ('put' in op) out.push(keyBounds(op.put.key, emptyValue));
+      else if ('deleteRange' in op) out.push(keyBounds(op.deleteRange.key, op.deleteRange.rangeEnd));
+    });
+    return out;
+  }
+
+  /**
+   * Puts the live kv (before the write) of every key in bounds into the
+   * write's resident set, fetching the values that are not in memory: prevKv,
+   * events and ignoreValue need them, and neither cache evictions nor a commit
+   * during the write's awaits may take them away. No other write runs
+   * meanwhile, so what is fetched stays live. Returns undefined when nothing
+   * had to be fetched, so the common write stays synchronous.
+   */
+  private pinLive(stage: Stage, bounds: KeyBounds[]): Promise<void> | undefined {
+    const fetches: FetchItem[] = [];
+    const visit = (k: string, entry: KeyEntry): void => {
+      if (!isLive(entry) || stage.resident.has(k)) return;
+      // A cached kv is shared as it is: events and responses hold it only until they are sent (the lessor keeps key strings).
+      const item = this.liveItem(k, entry, undefined, true);
+      if (isKv(item)) stage.resident.set(k, item);
+      else fetches.push(item);
+    };
+    for (const b of bounds) {
+      if (b.empty) continue;
+      if (b.single) {
+        const entry = this.index.get(b.gte);
+        if (entry !== undefined) visit(b.gte, entry);
+        continue;
+      }
+      this.index.scan(b.gte, b.lt, visit);
+    }
+    if (fetches.length === 0) return undefined;
+    return this.materialize(fetches, false).then((kvs) => {
+      fetches.forEach((f, i) => {
+        assert(f.liveKey !== undefined, 'a write fetches live revisions');
+        stage.resident.set(f.liveKey, kvs[i] as KeyValue);
+      });
+    });
   }
 
   /** Calls f on every non-txn op along the chosen path, in order. */
@@ -496,29 +633,44 @@ export class MvccStore {
     this.walkPath(req, path, (op) => {
       if (!('put' in op)) return;
       const p = op.put;
-      if ((p.ignoreValue || p.ignoreLease) && this.stagedLive(undefined, p.key.toString('latin1')) === undefined) {
-        throw new EtcdError('KeyNotFound');
-      }
+      if ((p.ignoreValue || p.ignoreLease) && !this.isLiveKey(p.key.toString('latin1'))) throw new EtcdError('KeyNotFound');
       this.checkLease(p.lease);
     });
   }
 
-  private checkTxnRanges(req: TxnRequest, path: TxnPath): void {
+  private isLiveKey(keyStr: string): boolean {
+    const entry = this.index.get(keyStr);
+    return entry !== undefined && isLive(entry);
+  }
+
+  private checkTxnRanges(req: TxnRequest, path: TxnPath, current: number): void {
     this.walkPath(req, path, (op) => {
       if (!('range' in op) || op.range.revision === 0) return;
-      if (op.range.revision > this.currentRev) throw new EtcdError('FutureRev');
+      if (op.range.revision > current) throw new EtcdError('FutureRev');
       if (op.range.revision < this.compactRev) throw new EtcdError('Compacted');
     });
   }
 
-  /** A txn without put or delete: planned at one revision synchronously, so concurrent writes cannot tear it. */
+  /**
+   * A txn without put or delete, at one revision whatever writes land while
+   * it waits: compares are planned synchronously, and if a value compare must
+   * fetch first, the ranges are planned afterwards at that same revision
+   * (held as a read in flight, so compaction keeps both the index and the
+   * backend revisions it needs).
+   */
   private async readTxn(req: TxnRequest): Promise<TxnResponse> {
     this.checkOpen();
     const rev = this.currentRev;
-    const path = this.comparePath(req);
-    this.checkTxnRanges(req, path);
-    const responses = this.planReadOps(req, path, rev);
-    return { revision: rev, succeeded: path.succeeded, responses: await resolveAll(responses) };
+    const plans = this.planCompares(req);
+    this.readBegin(rev);
+    try {
+      const path = this.comparePath(req, this.compareKvsNow(plans) ?? (await this.compareKvs(plans)));
+      this.checkTxnRanges(req, path, rev);
+      const responses = this.planReadOps(req, path, rev);
+      return { revision: rev, succeeded: path.succeeded, responses: await resolveAll(responses) };
+    } finally {
+      this.readEnd(rev);
+    }
   }
 
   private planReadOps(req: TxnRequest, path: TxnPath, rev: number): Array<Promise<ResponseOp>> {
@@ -550,79 +702,123 @@ export class MvccStore {
   }
 
   /**
-   * Plans synchronously (before the first await) and then fetches values:
-   * everything a caller sees is as of atRev even if writes land meanwhile.
+   * Plans synchronously (before the first await) and then fetches what is not
+   * in memory: everything a caller sees is as of atRev even if writes land
+   * meanwhile, and compaction keeps the planned revisions until the read ends.
    */
   private runRange(req: RangeRequest, atRev: number, headerRev: number): Promise<RangeResponse> {
     const bounds = keyBounds(req.key, req.rangeEnd);
-    if (atRev === this.currentRev) {
-      const { kvs, count } = this.liveScan(undefined, bounds, fetchLimit(req), req.countOnly);
-      return Promise.resolve(finishRange(req, kvs, count, headerRev));
-    }
-    const plan = this.historyScan(bounds, atRev, fetchLimit(req), req.countOnly);
+    const plan = atRev === this.currentRev
+      ? this.liveScan(undefined, bounds, fetchLimit(req), req.countOnly, needsValues(req))
+      : this.historyScan(bounds, atRev, fetchLimit(req), req.countOnly, needsValues(req));
+    if (plan.fetches === 0) return Promise.resolve(finishRange(req, plan.items as KeyValue[], plan.count, headerRev));
     this.readBegin(atRev);
     return this.materialize(plan.items)
       .then((kvs) => finishRange(req, kvs, plan.count, headerRev))
       .finally(() => this.readEnd(atRev));
   }
 
-  /** Live keys in bounds as seen by a write in progress (or by readers, with no stage). */
-  private liveScan(stage: Stage | undefined, bounds: KeyBounds, limit: number, countOnly: boolean): { kvs: KeyValue[]; count: number } {
-    const kvs: KeyValue[] = [];
-    let count = 0;
-    const take = (kv: KeyValue): void => {
-      count++;
-      if (!countOnly && (limit === 0 || kvs.length < limit)) kvs.push(kv);
+  /**
+   * Live keys in bounds as seen by a write in progress (or by readers, with no
+   * stage). Values come from memory where they are (resident: what the write
+   * fetched first); the rest are left to fetch.
+   */
+  private liveScan(
+    stage: Stage | undefined,
+    bounds: KeyBounds,
+    limit: number,
+    countOnly: boolean,
+    needValues: boolean,
+    resident: Map<string, KeyValue> | undefined = stage?.resident,
+  ): Plan {
+    const plan: Plan = { items: [], count: 0, fetches: 0 };
+    const items = plan.items;
+    const take = (k: string, entry: KeyEntry): void => {
+      if (entry.sub < 0) return; // deleted (isLive, inlined by hand: this runs once per key in range)
+      plan.count++;
+      if (countOnly || (limit !== 0 && items.length >= limit)) return;
+      const item = this.liveItem(k, entry, resident, needValues);
+      if (!isKv(item)) plan.fetches++;
+      items.push(item);
     };
-    if (bounds.empty) return { kvs, count };
+    const takeKv = (kv: KeyValue | undefined): void => {
+      if (kv === undefined) return;
+      plan.count++;
+      if (!countOnly && (limit === 0 || items.length < limit)) items.push(kv);
+    };
+    if (bounds.empty) return plan;
     if (bounds.single) {
-      const kv = this.stagedLive(stage, bounds.gte);
-      if (kv !== undefined) take(kv);
-      return { kvs, count };
-    }
-    const overlay = stage === undefined ? [] : overlayInBounds(stage, bounds);
-    let oi = 0;
-    for (const [k, entry] of this.index.range(bounds.gte, bounds.lt)) {
-      while (oi < overlay.length && (overlay[oi] as [string, KeyValue | undefined])[0] < k) {
-        const kv = (overlay[oi++] as [string, KeyValue | undefined])[1];
-        if (kv !== undefined) take(kv);
+      if (stage !== undefined && stage.overlay.has(bounds.gte)) takeKv(stage.overlay.get(bounds.gte));
+      else {
+        const entry = this.index.get(bounds.gte);
+        if (entry !== undefined) take(bounds.gte, entry);
       }
-      if (stage !== undefined && stage.overlay.has(k)) continue; // the overlay's entry wins
-      if (entry.live !== undefined) take(entry.live);
+      return plan;
     }
-    for (; oi < overlay.length; oi++) {
-      const kv = (overlay[oi] as [string, KeyValue | undefined])[1];
-      if (kv !== undefined) take(kv);
+    if (stage === undefined || stage.overlay.size === 0) {
+      this.index.scan(bounds.gte, bounds.lt, take);
+      return plan;
     }
-    return { kvs, count };
+    // The overlay's entries merge in key order and win over the index's.
+    const overlay = overlayInBounds(stage, bounds);
+    let oi = 0;
+    this.index.scan(bounds.gte, bounds.lt, (k, entry) => {
+      while (oi < overlay.length && (overlay[oi] as [string, KeyValue | undefined])[0] < k) {
+        takeKv((overlay[oi++] as [string, KeyValue | undefined])[1]);
+      }
+      if (!stage.overlay.has(k)) take(k, entry);
+    });
+    for (; oi < overlay.length; oi++) takeKv((overlay[oi] as [string, KeyValue | undefined])[1]);
+    return plan;
   }
 
-  private historyScan(bounds: KeyBounds, atRev: number, limit: number, countOnly: boolean): Plan {
+  /** A live key's kv if its value is in memory (or not needed), else the revision to fetch. */
+  private liveItem(k: string, entry: KeyEntry, resident: Map<string, KeyValue> | undefined, needValue: boolean): PlanItem {
+    if (!needValue) return metaKv(k, entry, emptyValue);
+    const fetched = resident?.get(k);
+    if (fetched !== undefined) return fetched;
+    const cached = this.values.get(k);
+    if (cached !== undefined) return cached;
+    const pending = this.uncommittedValues.size === 0 ? undefined : this.uncommittedValues.get(revisionId(entry.main, entry.sub));
+    if (pending !== undefined) return pending;
+    return { main: entry.main, sub: entry.sub, liveKey: k };
+  }
+
+  private historyScan(bounds: KeyBounds, atRev: number, limit: number, countOnly: boolean, needValues: boolean): Plan {
     const items: PlanItem[] = [];
     let count = 0;
-    const visit = (entry: KeyEntry): void => {
+    let fetches = 0;
+    const visit = (k: string, entry: KeyEntry): void => {
       const rev = revisionAt(entry, atRev);
       if (rev === undefined) return;
       count++;
       if (countOnly || (limit !== 0 && items.length >= limit)) return;
       const [main, sub] = rev;
-      items.push(entry.live !== undefined && isLiveRevision(entry, main, sub) ? entry.live : { main, sub });
+      const item = isLiveRevision(entry, main, sub) ? this.liveItem(k, entry, undefined, needValues) : { main, sub, liveKey: undefined };
+      if (!isKv(item)) fetches++;
+      items.push(item);
     };
-    if (bounds.empty) return { items, count };
+    if (bounds.empty) return { items, count, fetches };
     if (bounds.single) {
       const entry = this.index.get(bounds.gte);
-      if (entry !== undefined) visit(entry);
-      return { items, count };
+      if (entry !== undefined) visit(bounds.gte, entry);
+      return { items, count, fetches };
     }
-    for (const [, entry] of this.index.range(bounds.gte, bounds.lt)) visit(entry);
-    return { items, count };
+    this.index.scan(bounds.gte, bounds.lt, visit);
+    return { items, count, fetches };
   }
 
-  private async materialize(items: PlanItem[]): Promise<KeyValue[]> {
+  /**
+   * The planned kvs: uncommitted ones from memory (looked up before the first
+   * await), the rest from the backend. A fetched live value enters the value
+   * cache if the key still has that revision (cacheLive false: a write about
+   * to replace it).
+   */
+  private async materialize(items: PlanItem[], cacheLive = true): Promise<KeyValue[]> {
     const out: KeyValue[] = new Array<KeyValue>(items.length);
     const missing: number[] = [];
     items.forEach((item, i) => {
-      if (!('main' in item)) {
+      if (isKv(item)) {
         out[i] = item;
         return;
       }
@@ -633,17 +829,62 @@ export class MvccStore {
     for (let start = 0; start < missing.length; start += limits.historyReadChunkKeysMax) {
       const chunk = missing.slice(start, start + limits.historyReadChunkKeysMax);
       const keys = chunk.map((i) => {
-        const item = items[i] as { main: number; sub: number };
+        const item = items[i] as FetchItem;
         return revisionKey(item.main, item.sub, false);
       });
-      const values = await this.backend.getMany(keys);
+      const values = await this.fetchRecords(keys);
       chunk.forEach((i, j) => {
         const v = values[j];
         assert(v !== undefined, 'a revision the index holds is in the backend');
-        out[i] = decodeRecord(v);
+        const kv = decodeRecord(v);
+        out[i] = kv;
+        const item = items[i] as FetchItem;
+        if (cacheLive && item.liveKey !== undefined) this.cacheIfLive(item.liveKey, item, kv);
       });
     }
     return out;
+  }
+
+  /**
+   * Reads revision records, together with every other read that asks during
+   * this event-loop turn: one backend call for many concurrent point reads.
+   * Each LevelDB call costs the event loop a snapshot and a hand-off to the
+   * thread pool, which contend with the pool's own work on a busy machine.
+   * Safe to delay: revision records never change, and the reads that asked
+   * hold off compaction until they end.
+   */
+  private fetchRecords(keys: Buffer[]): Promise<Array<Buffer | undefined>> {
+    let batch = this.fetchBatch;
+    if (batch === undefined || batch.keys.length + keys.length > limits.historyReadChunkKeysMax) {
+      batch = { keys: [], parts: [] };
+      this.fetchBatch = batch;
+      const flushing = batch;
+      setImmediate(() => this.flushFetches(flushing));
+    }
+    const part = { start: batch.keys.length, count: keys.length, resolve: (_: Array<Buffer | undefined>): void => {}, reject: (_: unknown): void => {} };
+    for (const k of keys) batch.keys.push(k);
+    batch.parts.push(part);
+    return new Promise((resolve, reject) => {
+      part.resolve = resolve;
+      part.reject = reject;
+    });
+  }
+
+  private flushFetches(batch: FetchBatch): void {
+    if (this.fetchBatch === batch) this.fetchBatch = undefined;
+    this.backend.getMany(batch.keys).then(
+      (values) => {
+        for (const p of batch.parts) p.resolve(values.slice(p.start, p.start + p.count));
+      },
+      (e: unknown) => {
+        for (const p of batch.parts) p.reject(e);
+      },
+    );
+  }
+
+  private cacheIfLive(keyStr: string, rev: FetchItem, kv: KeyValue): void {
+    const entry = this.index.get(keyStr);
+    if (entry !== undefined && isLiveRevision(entry, rev.main, rev.sub)) this.values.set(keyStr, kv);
   }
 
   private readBegin(atRev: number): void {
@@ -669,6 +910,13 @@ export class MvccStore {
     return false;
   }
 
+  /** Resolves once no read below rev is in flight (new ones are refused as compacted), or on close. */
+  private async readsDrainedBelow(rev: number): Promise<void> {
+    while (this.hasReadBelow(rev) && !this.closed) {
+      await new Promise<void>((resolve) => this.readDrainWaiters.push(resolve));
+    }
+  }
+
   // ---- compaction ----
 
   private scheduleIndexCompaction(rev: number): Promise<DroppedRevision[]> {
@@ -684,6 +932,8 @@ export class MvccStore {
    * already), and writes only append revisions above rev.
    */
   private async compactIndex(rev: number): Promise<DroppedRevision[]> {
+    // A read below rev may still plan from the index after an await (a read-only txn that fetched compare values first).
+    await this.readsDrainedBelow(rev);
     const dropped: DroppedRevision[] = [];
     let cursor: string | undefined = '';
     while (cursor !== undefined && !this.closed) {
@@ -722,9 +972,7 @@ export class MvccStore {
     while (!this.closed) {
       const task = this.gcQueue[0];
       if (task === undefined) return;
-      while (this.hasReadBelow(task.compactRev) && !this.closed) {
-        await new Promise<void>((resolve) => this.readDrainWaiters.push(resolve));
-      }
+      await this.readsDrainedBelow(task.compactRev);
       const dropped = await task.dropped;
       dropped.sort((a, b) => a.main - b.main || a.sub - b.sub);
       for (let i = 0; i < dropped.length && !this.closed; i += this.gcBatchKeys) {
@@ -762,6 +1010,34 @@ function recordOp(r: UncommittedRecord): BatchOp {
 
 function revisionId(main: number, sub: number): string {
   return `${main}_${sub}`;
+}
+
+function isKv(item: PlanItem): item is KeyValue {
+  return !('main' in item);
+}
+
+/** A planned item that must already be in memory (a write fetches what it reads before it stages anything). */
+function resolved(item: PlanItem): KeyValue {
+  assert(isKv(item), 'a write fetched every value it reads first');
+  return item;
+}
+
+/** A live key's kv from its index entry, with the given value. */
+function metaKv(keyStr: string, entry: KeyEntry, value: Buffer): KeyValue {
+  return {
+    key: Buffer.from(keyStr, 'latin1'),
+    value,
+    createRevision: entry.createRevision,
+    modRevision: entry.main,
+    version: entry.version,
+    lease: entry.lease,
+  };
+}
+
+/** Whether a range answers values: keys_only and count_only need none unless values decide the order. */
+function needsValues(req: RangeRequest): boolean {
+  if (req.countOnly) return false;
+  return !req.keysOnly || req.sortTarget === SortTarget.Value;
 }
 
 function overlayInBounds(stage: Stage, bounds: KeyBounds): Array<[string, KeyValue | undefined]> {

@@ -49,7 +49,7 @@ export class SortedStringMap<V> {
     chunk.keys.splice(i, 0, key);
     chunk.values.splice(i, 0, value);
     this.entryCount += 1;
-    if (chunk.keys.length > this.chunkEntriesMax) this.split(ci, chunk);
+    if (chunk.keys.length > this.chunkEntriesMax) this.split(ci, chunk, i);
   }
 
   delete(key: string): boolean {
@@ -75,6 +75,25 @@ export class SortedStringMap<V> {
         const k = chunk.keys[i] as string;
         if (lt !== undefined && k >= lt) return;
         yield [k, chunk.values[i] as V];
+      }
+    }
+  }
+
+  /**
+   * Calls f on the entries with gte <= key < lt (lt undefined: no upper
+   * bound) in ascending order, until f returns false. The allocation-free
+   * form of range(), for hot loops.
+   */
+  scan(gte: string, lt: string | undefined, f: (key: string, value: V) => boolean | void): void {
+    const first = this.chunkFor(gte);
+    for (let ci = first; ci < this.chunks.length; ci++) {
+      const chunk = this.chunks[ci] as Chunk<V>;
+      const keys = chunk.keys;
+      const values = chunk.values;
+      for (let i = ci === first ? lowerBound(keys, gte) : 0; i < keys.length; i++) {
+        const k = keys[i] as string;
+        if (lt !== undefined && k >= lt) return;
+        if (f(k, values[i] as V) === false) return;
       }
     }
   }
@@ -107,9 +126,21 @@ export class SortedStringMap<V> {
     return lo;
   }
 
-  private split(ci: number, chunk: Chunk<V>): void {
-    const half = chunk.keys.length >> 1;
-    const right: Chunk<V> = { keys: chunk.keys.splice(half), values: chunk.values.splice(half) };
+  /**
+   * Splits a chunk that just took an entry at index `inserted`. Appends (the
+   * new entry last in the last chunk, as when keys arrive in order) leave the
+   * full chunk as it is and start a new one, so loading in key order fills
+   * every chunk; other inserts split in half. Both halves are copied to
+   * arrays of their exact size: an array that grew by splice keeps its spare
+   * capacity after splice shrinks it, which would waste a third or more of
+   * every chunk.
+   */
+  private split(ci: number, chunk: Chunk<V>, inserted: number): void {
+    const n = chunk.keys.length;
+    const at = inserted === n - 1 && ci === this.chunks.length - 1 ? n - 1 : n >> 1;
+    const right: Chunk<V> = { keys: chunk.keys.slice(at), values: chunk.values.slice(at) };
+    chunk.keys = chunk.keys.slice(0, at);
+    chunk.values = chunk.values.slice(0, at);
     this.chunks.splice(ci + 1, 0, right);
   }
 }

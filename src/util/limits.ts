@@ -30,6 +30,8 @@ export const storeCommitWaitTurnsMax = 100_000;
 export const applyQueueRequestsMax = 10_000;
 /** Keys fetched from LevelDB per getMany call when reading history. */
 export const historyReadChunkKeysMax = 1024;
+/** Bytes of live kvs the MVCC store keeps in memory (a two-generation LRU of keys written or read lately); other values are read from LevelDB. */
+export const mvccValueCacheBytesMax = 64 * 1024 * 1024;
 /** Bytes of a LevelDB write batch before it is split. */
 export const backendBatchBytesMax = 64 * 1024 * 1024;
 /** Revisions deleted from the backend per compaction batch (etcd's --experimental-compaction-batch-limit default). */

@@ -551,3 +551,127 @@ test('concurrency: a read-only txn reads one revision even if a write lands whil
   assert.equal(r.revision, 3);
   assert.deepEqual(r.responses.map((x) => ('range' in x ? keys(x.range.kvs) : [])), [['a'], ['a']]);
 });
+
+// ---- the value cache: values live in the backend, a bounded LRU keeps recent ones
+
+/** A memory backend whose next getMany (only that one) waits until released. */
+function holdNextBackend(inner = memoryBackend()): { backend: ReturnType<typeof memoryBackend>; holdNext: () => void; release: () => void; held: () => boolean } {
+  let arm = false;
+  let waiting: Promise<void> | undefined;
+  let open: () => void = () => {};
+  const backend = Object.create(inner) as ReturnType<typeof memoryBackend>;
+  backend.getMany = async (ks: Buffer[]) => {
+    if (arm) {
+      arm = false;
+      waiting = new Promise((r) => (open = r));
+      await waiting;
+    }
+    return inner.getMany(ks);
+  };
+  return {
+    backend,
+    holdNext: () => {
+      arm = true;
+    },
+    release: () => open(),
+    held: () => waiting !== undefined,
+  };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
+
+test('value cache: values come back from the backend after a restart and stay within the bound', async () => {
+  const backend = memoryBackend();
+  const s1 = await MvccStore.open(backend, { leaseExists: () => false, valueCacheBytes: 2000 });
+  for (let i = 0; i < 50; i++) await s1.put(putReq(`k${String(i).padStart(2, '0')}`, `value-${i}`));
+  const stats = s1.valueCacheStats();
+  assert.ok(stats.bytes <= 2000 && stats.entries > 0 && stats.entries < 50, JSON.stringify(stats));
+  // Evicted values not yet committed are read from the uncommitted buffer.
+  assert.deepEqual((await s1.range(rangeReq('k00'))).kvs, [kv('k00', 'value-0', 2, 2, 1)]);
+  await s1.commit();
+  const all = await s1.range(rangeReq('k', 'l'));
+  assert.deepEqual(all.kvs.map((x) => x.value.toString()), Array.from({ length: 50 }, (_, i) => `value-${i}`));
+  assert.ok(s1.valueCacheStats().bytes <= 2000);
+  const s2 = await MvccStore.open(backend, { leaseExists: () => false, valueCacheBytes: 2000 });
+  assert.equal(s2.valueCacheStats().entries, 0);
+  assert.deepEqual((await s2.range(rangeReq('k07'))).kvs, [kv('k07', 'value-7', 9, 9, 1)]);
+  assert.equal(s2.valueCacheStats().entries, 1);
+  const keysOnly = await s2.range(rangeReq('k', 'l', { keysOnly: true, limit: 2 }));
+  assert.deepEqual(keysOnly.kvs, [kv('k00', '', 2, 2, 1), kv('k01', '', 3, 3, 1)]);
+  assert.equal(s2.valueCacheStats().entries, 1, 'keys_only fetches no values');
+  assert.deepEqual([...s2.liveKvs()].slice(0, 1), [kv('k00', '', 2, 2, 1)]);
+});
+
+test('value cache: a read whose fetch ends after the key changed does not cache the old value', async () => {
+  const g = holdNextBackend();
+  const s1 = await MvccStore.open(g.backend, { leaseExists: () => false });
+  await s1.put(putReq('a', '1')); // 2
+  await s1.put(putReq('b', '1')); // 3
+  await s1.commit();
+  const store = await MvccStore.open(g.backend, { leaseExists: () => false }); // nothing cached
+  g.holdNext();
+  const read = store.range(rangeReq('a'));
+  await settle();
+  assert.ok(g.held());
+  await store.put(putReq('a', '2', { prevKv: true })); // 4: fetches a's value itself, not held
+  g.release();
+  assert.deepEqual((await read).kvs, [kv('a', '1', 2, 2, 1)]);
+  assert.deepEqual((await store.range(rangeReq('a'))).kvs, [kv('a', '2', 2, 4, 2)]);
+});
+
+test('value cache: a write keeps the previous values it changes although its own reads evict them or a commit ends meanwhile', async () => {
+  const backend = memoryBackend();
+  const s1 = await MvccStore.open(backend, { leaseExists: () => false });
+  for (let i = 0; i < 10; i++) await s1.put(putReq(`k${i}`, `v${i}`)); // 2..11
+  await s1.commit();
+  const g = holdNextBackend(backend);
+  // Room for about four kvs: the txn's range over ten keys evicts everything.
+  const store = await MvccStore.open(g.backend, { leaseExists: () => false, valueCacheBytes: 1400 });
+  await store.put(putReq('k1', 'w1')); // 12, cached
+  await store.put(putReq('k2', 'w2')); // 13, uncommitted
+  const events: Event[][] = [];
+  store.onEvents((evs) => events.push(evs));
+  const txn = store.txn(txnReq([], [
+    { put: putReq('k1', 'x1', { prevKv: true }) },
+    { range: rangeReq('k', 'l') },
+    { deleteRange: delReq('k2', '', true) },
+    { put: putReq('k3', 'x3', { prevKv: true }) },
+  ]));
+  await txn;
+  assert.equal(events.length, 1);
+  const ev = events[0] as Event[];
+  assert.deepEqual(ev.map((e) => e.prevKv), [kv('k1', 'w1', 3, 12, 2), kv('k2', 'w2', 4, 13, 2), kv('k3', 'v3', 5, 5, 1)]);
+  // Again with the commit ending while the write waits for the backend.
+  await store.put(putReq('k5', 'w5')); // 15, uncommitted, maybe evicted
+  g.holdNext();
+  const txn2 = store.txn(txnReq([], [{ range: rangeReq('k', 'l') }, { put: putReq('k5', 'x5', { prevKv: true }) }]));
+  await settle();
+  await store.commit();
+  g.release();
+  const r = await txn2;
+  assert.deepEqual(r.responses[1], { put: { revision: 16, prevKv: kv('k5', 'w5', 7, 15, 2) } });
+  assert.deepEqual((events[2] as Event[])[0]?.prevKv, kv('k5', 'w5', 7, 15, 2));
+});
+
+test('value cache: a read-only txn whose value compare must fetch answers at the revision it started at', async () => {
+  const g = holdNextBackend();
+  const s1 = await MvccStore.open(g.backend, { leaseExists: () => false });
+  await s1.put(putReq('a', '1')); // 2
+  await s1.commit();
+  const store = await MvccStore.open(g.backend, { leaseExists: () => false, valueCacheBytes: 0 });
+  g.holdNext();
+  const ro = store.txn(txnReq([cmp('a', T.Value, R.Equal, { value: b('1') })], [{ range: rangeReq('a') }], [{ range: rangeReq('b') }]));
+  await settle();
+  assert.ok(g.held());
+  await store.put(putReq('a', '2')); // 3
+  await store.put(putReq('b', '2')); // 4
+  await store.compact(4);
+  await store.commit();
+  g.release();
+  const r = await ro;
+  assert.equal(r.revision, 2);
+  assert.equal(r.succeeded, true);
+  assert.deepEqual(r.responses, [{ range: { revision: 2, kvs: [kv('a', '1', 2, 2, 1)], more: false, count: 1 } }]);
+  await store.compactionSettled();
+  assert.deepEqual((await store.range(rangeReq('a', '\0'))).kvs, [kv('a', '2', 2, 3, 2), kv('b', '2', 4, 4, 1)]);
+});

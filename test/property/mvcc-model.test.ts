@@ -473,35 +473,39 @@ interface Harness {
   dispose(): Promise<void>;
 }
 
-async function attach(backend: Backend, h: { store: MvccStore; events: Harness['events'] }): Promise<void> {
+/** Value cache sizes: the default, and tiny ones (every value, or most, read back from the backend). */
+type CacheSize = number | undefined;
+
+async function attach(backend: Backend, h: { store: MvccStore; events: Harness['events'] }, cacheBytes: CacheSize): Promise<void> {
   // Tiny compaction steps: later ops interleave with index compaction, and a reopen interrupts the backend deletes.
-  h.store = await MvccStore.open(backend, { leaseExists, compactionIndexKeysPerTurn: 2, compactionBatchKeys: 2 });
+  const options = { leaseExists, compactionIndexKeysPerTurn: 2, compactionBatchKeys: 2 };
+  h.store = await MvccStore.open(backend, cacheBytes === undefined ? options : { ...options, valueCacheBytes: cacheBytes });
   h.store.onEvents((events, revision) => h.events.push({ events, revision }));
 }
 
-async function memoryHarness(): Promise<Harness> {
+async function memoryHarness(cacheBytes: CacheSize = undefined): Promise<Harness> {
   const backend = memoryBackend();
   const h = { events: [] } as unknown as Harness;
-  await attach(backend, h);
+  await attach(backend, h, cacheBytes);
   h.reopen = async (commitFirst) => {
     if (commitFirst) await h.store.commit();
     // A crash: the old store is dropped without close; the backend survives.
     await h.store.compactionSettled();
-    await attach(backend, h);
+    await attach(backend, h, cacheBytes);
   };
   h.dispose = async () => h.store.close();
   return h;
 }
 
-async function levelHarness(): Promise<Harness> {
+async function levelHarness(cacheBytes: CacheSize = undefined): Promise<Harness> {
   const dir = mkdtempSync(path.join(tmpdir(), 'keel-mvcc-prop-'));
   const h = { events: [] } as unknown as Harness;
-  await attach(await openLevelBackend(dir), h);
+  await attach(await openLevelBackend(dir), h, cacheBytes);
   h.reopen = async (commitFirst) => {
     if (commitFirst) await h.store.commit();
     // close() writes nothing: uncommitted changes are lost as in a crash.
     await h.store.close();
-    await attach(await openLevelBackend(dir), h);
+    await attach(await openLevelBackend(dir), h, cacheBytes);
   };
   h.dispose = async () => {
     await h.store.close();
@@ -590,6 +594,37 @@ test('MvccStore matches the model on the memory backend', async () => {
       }
     }),
     { numRuns: 400 },
+  );
+});
+
+// 0: no value is cached; the others: one to four values per generation, evicted all the time.
+const tinyCacheArb = fc.constantFrom(0, 700, 1400, 2800);
+
+test('MvccStore matches the model with a tiny value cache (values read back from the backend)', async () => {
+  await fc.assert(
+    fc.asyncProperty(opsArb, tinyCacheArb, async (ops, cacheBytes) => {
+      const h = await memoryHarness(cacheBytes);
+      try {
+        await runOps(h, ops);
+      } finally {
+        await h.dispose();
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('MvccStore matches the model on LevelDB with a tiny value cache, across restarts', async () => {
+  await fc.assert(
+    fc.asyncProperty(opsArb, tinyCacheArb, async (ops, cacheBytes) => {
+      const h = await levelHarness(cacheBytes);
+      try {
+        await runOps(h, ops);
+      } finally {
+        await h.dispose();
+      }
+    }),
+    { numRuns: 60 },
   );
 });
 

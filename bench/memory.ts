@@ -1,0 +1,450 @@
+// bench:memory — how much memory keel and etcd hold for the same data.
+//
+//   node dist/bench/memory.js [--keys N] [--val-size 256] [--members 1|3] [--etcd 3.4|3.5]
+//                             [--only keel|etcd] [--inflight N] [--json]
+//
+// Starts a keel cluster (node bin/keel.js) and then an etcd cluster with the
+// same flags (loopback ports, temporary data dirs), one after the other so
+// they never compete for the machine. Each is loaded with N distinct keys of
+// 8–16 bytes and random values through Txn requests of up to 128 puts (etcd's
+// default --max-txn-ops), many in flight, spread over every member. Once every
+// member serves all N keys and the members' CPU has gone quiet, it reads
+// VmRSS, VmHWM, RssAnon and RssFile from /proc/PID/status (per member and
+// summed) and the data dirs' size, then stops the cluster. Every process it
+// starts is tracked by PID and stopped on exit, error and Ctrl-C; its
+// temporary dirs are removed.
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { etcdService } from '../src/proto';
+import { connect, waitReady } from './load';
+import { cpuSeconds, installSignalHandlers, repoRoot, spawnTracked, stopPid } from './servers';
+
+const usage = `usage: node dist/bench/memory.js [--keys N] [--val-size 256] [--members 1|3] [--etcd 3.4|3.5]
+                                [--only keel|etcd] [--inflight N] [--json]`;
+
+// Bounds: every loop in this tool has a count and a time limit.
+const keysMax = 10_000_000;
+const putsPerTxn = 128;
+const inflightMax = 256;
+const startTimeoutMs = 60_000;
+const loadTimeoutMs = 1_800_000;
+const requestTimeoutMs = 60_000;
+const quiesceTimeoutMs = 180_000;
+const quiescePollMs = 1_000;
+/** CPU seconds per second below which a member counts as quiet. */
+const quietCoresMax = 0.03;
+const quietPollsNeeded = 3;
+const logTailLinesMax = 40;
+const readyLine = 'ready to serve client requests';
+const etcdBins: Record<string, string> = { '3.4': '/usr/bin/etcd', '3.5': '/opt/etcd35/usr/bin/etcd' };
+
+interface Options {
+  keys: number;
+  valSize: number;
+  members: number;
+  etcd: string;
+  only: 'keel' | 'etcd' | undefined;
+  inflight: number;
+  json: boolean;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench-memory: ${message}\n${usage}\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { keys: 100_000, valSize: 256, members: 3, etcd: '3.4', only: undefined, inflight: 32, json: false };
+  const int = (name: string, raw: string | undefined, min: number, max: number): number => {
+    const n = Number(raw);
+    if (raw === undefined || !Number.isInteger(n) || n < min || n > max) fail(`--${name} must be an integer in [${min}, ${max}]`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    switch (arg) {
+      case '--keys': o.keys = int('keys', argv[++i], 1, keysMax); break;
+      case '--val-size': o.valSize = int('val-size', argv[++i], 0, 1 << 20); break;
+      case '--members': o.members = int('members', argv[++i], 1, 3); if (o.members === 2) fail('--members is 1 or 3'); break;
+      case '--etcd': o.etcd = argv[++i] ?? ''; if (etcdBins[o.etcd] === undefined) fail('--etcd is 3.4 or 3.5'); break;
+      case '--only': { const v = argv[++i]; if (v !== 'keel' && v !== 'etcd') fail('--only is keel or etcd'); o.only = v; break; }
+      case '--inflight': o.inflight = int('inflight', argv[++i], 1, inflightMax); break;
+      case '--json': o.json = true; break;
+      default: fail(`unknown argument ${arg}`);
+    }
+  }
+  return o;
+}
+
+function say(s: string): void {
+  process.stderr.write(`bench-memory: ${s}\n`);
+}
+
+// ---- keys and requests ----------------------------------------------------------
+
+/** Key i: 'k' + i in base 36 over 7 digits, then 0–8 filler bytes (8–16 bytes in all, distinct for distinct i). */
+export function memoryKey(i: number): Buffer {
+  const head = `k${i.toString(36).padStart(7, '0')}`;
+  return Buffer.from(head + 'abcdefgh'.slice(0, (i * 5) % 9), 'latin1');
+}
+
+function bytesField(field: number, b: Buffer): Buffer[] {
+  return [Buffer.from([(field << 3) | 2]), varint(b.length), b];
+}
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  let u = n;
+  while (u >= 128) { out.push((u % 128) | 0x80); u = Math.floor(u / 128); }
+  out.push(u);
+  return Buffer.from(out);
+}
+
+/** TxnRequest{success: [RequestOp{request_put: PutRequest{key, value}}...]}, encoded by hand (fields 2 / 2 / 1, 2). */
+export function encodePutTxn(first: number, count: number, valSize: number): Buffer {
+  const values = randomBytes(count * valSize);
+  const parts: Buffer[] = [];
+  for (let j = 0; j < count; j++) {
+    const put = Buffer.concat([...bytesField(1, memoryKey(first + j)), ...bytesField(2, values.subarray(j * valSize, (j + 1) * valSize))]);
+    const op = Buffer.concat(bytesField(2, put));
+    parts.push(...bytesField(2, op));
+  }
+  return Buffer.concat(parts);
+}
+
+const KV = etcdService('KV');
+const identity = (b: Buffer): Buffer => b;
+
+function kvMethod(name: 'Txn' | 'Range'): grpc.MethodDefinition<object, object> {
+  const m = KV.service[name];
+  if (m === undefined) throw new Error(`KV.${name} missing from the proto`);
+  return m as grpc.MethodDefinition<object, object>;
+}
+
+function unaryRaw(client: grpc.Client, method: grpc.MethodDefinition<object, object>, body: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest<Buffer, Buffer>(method.path, identity, identity, body, new grpc.Metadata(),
+      { deadline: new Date(Date.now() + requestTimeoutMs) }, (err, res) => (err || res === undefined ? reject(err ?? new Error('no response')) : resolve(res)));
+  });
+}
+
+/** Keys a member serves locally (serializable count over the whole 'k' range). */
+async function countKeys(client: grpc.Client): Promise<number> {
+  const m = kvMethod('Range');
+  const body = m.requestSerialize({ key: Buffer.from('k'), range_end: Buffer.from('l'), count_only: true, serializable: true });
+  const res = m.responseDeserialize(await unaryRaw(client, m, body)) as { count?: string };
+  return Number(res.count ?? 0);
+}
+
+// ---- clusters --------------------------------------------------------------------
+
+interface Member { name: string; pid: number; endpoint: string; dataDir: string; tail: string[] }
+interface Cluster { side: string; version: string; command: string; members: Member[]; dir: string }
+
+const myTempDirs = new Set<string>();
+process.on('exit', () => { for (const d of myTempDirs) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } } });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function serverEnv(): NodeJS.ProcessEnv {
+  // ETCD_* in the caller's environment would change both servers' config behind the flags.
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ETCD')) env[k] = v;
+  return env;
+}
+
+function startMember(bin: string, args: string[], logFile: string, m: Member): Promise<void> {
+  const child = spawnTracked(bin, args, serverEnv());
+  m.pid = child.pid as number;
+  const log = fs.createWriteStream(logFile);
+  child.once('exit', () => log.end());
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let partial = '';
+    const timer = setTimeout(() => done(new Error(`${m.name}: no "${readyLine}" within ${startTimeoutMs / 1000}s`)), startTimeoutMs);
+    const done = (e?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (e === undefined) resolve();
+      else reject(new Error(`${e.message}\n    ${m.tail.slice(-8).join('\n    ')}`));
+    };
+    const scan = (chunk: Buffer): void => {
+      log.write(chunk);
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      if (partial.length > 65_536) partial = '';
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        m.tail.push(line.slice(0, 300));
+        if (m.tail.length > logTailLinesMax) m.tail.shift();
+        if (line.includes(readyLine)) done();
+      }
+    };
+    child.stdout?.on('data', scan);
+    child.stderr?.on('data', scan);
+    child.once('error', (e) => done(e));
+    child.once('exit', (code, sig) => done(new Error(`${m.name} exited (${code ?? sig}) before it was ready`)));
+  });
+}
+
+async function startCluster(side: 'keel' | 'etcd', o: Options): Promise<Cluster> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `keel-bench-memory-${side}-`));
+  myTempDirs.add(dir);
+  const keelBin = path.join(repoRoot, 'bin', 'keel.js');
+  const bin = side === 'keel' ? process.execPath : (etcdBins[o.etcd] as string);
+  if (!fs.existsSync(side === 'keel' ? keelBin : bin)) throw new Error(`${side === 'keel' ? keelBin : bin} not found`);
+  const pre = side === 'keel' ? [keelBin] : [];
+  const ports: number[] = [];
+  for (let i = 0; i < 2 * o.members; i++) ports.push(await freePort());
+  const names = Array.from({ length: o.members }, (_, i) => `m${i + 1}`);
+  const peerUrl = (i: number): string => `http://127.0.0.1:${ports[o.members + i] as number}`;
+  const initialCluster = names.map((n, i) => `${n}=${peerUrl(i)}`).join(',');
+  const members: Member[] = [];
+  const readies: Promise<void>[] = [];
+  let command = '';
+  for (let i = 0; i < o.members; i++) {
+    const name = names[i] as string;
+    const clientUrl = `http://127.0.0.1:${ports[i] as number}`;
+    const dataDir = path.join(dir, name);
+    const flags = ['--name', name, '--data-dir', dataDir, '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
+      '--listen-peer-urls', peerUrl(i), '--initial-advertise-peer-urls', peerUrl(i), '--initial-cluster', initialCluster,
+      '--initial-cluster-state', 'new', '--initial-cluster-token', `bench-memory-${side}`];
+    if (i === 0) command = `${side === 'keel' ? 'node bin/keel.js' : bin} ${flags.join(' ')}`;
+    const m: Member = { name, pid: 0, endpoint: `127.0.0.1:${ports[i] as number}`, dataDir, tail: [] };
+    members.push(m);
+    readies.push(startMember(bin, [...pre, ...flags], path.join(dir, `${name}.log`), m));
+  }
+  const cluster: Cluster = { side, version: versionOf(bin, [...pre, '--version']), command, members, dir };
+  try {
+    await Promise.all(readies);
+  } catch (e) {
+    await stopCluster(cluster);
+    throw e;
+  }
+  return cluster;
+}
+
+async function stopCluster(c: Cluster): Promise<void> {
+  await Promise.all(c.members.map((m) => (m.pid > 0 ? stopPid(m.pid) : Promise.resolve())));
+  fs.rmSync(c.dir, { recursive: true, force: true });
+  myTempDirs.delete(c.dir);
+}
+
+function versionOf(bin: string, args: string[]): string {
+  const r = spawnSync(bin, args, { cwd: repoRoot, timeout: 15_000, encoding: 'utf8' });
+  return (`${r.stdout ?? ''}`.split('\n').find((l) => l.trim() !== '') ?? '').trim().slice(0, 80);
+}
+
+// ---- load and quiesce --------------------------------------------------------------
+
+/** Puts keys [0, N) in txns of up to 128 puts, `inflight` txns at once, round-robin over the members. */
+async function load(c: Cluster, o: Options): Promise<number> {
+  const clients = c.members.map((m) => connect(m.endpoint));
+  try {
+    await waitReady(clients, 10);
+    const txn = kvMethod('Txn');
+    const txnCount = Math.ceil(o.keys / putsPerTxn);
+    const deadline = Date.now() + loadTimeoutMs;
+    const t0 = Date.now();
+    let next = 0;
+    let done = 0;
+    let lastReport = t0;
+    const worker = async (w: number): Promise<void> => {
+      for (let n = 0; n < txnCount && next < txnCount; n++) {
+        if (Date.now() > deadline) throw new Error(`load did not finish within ${loadTimeoutMs / 1000}s`);
+        const t = next++;
+        const first = t * putsPerTxn;
+        const body = encodePutTxn(first, Math.min(putsPerTxn, o.keys - first), o.valSize);
+        const client = clients[(t + w) % clients.length] as grpc.Client;
+        const res = await unaryRaw(client, txn, body);
+        if (t === 0) {
+          const decoded = txn.responseDeserialize(res) as { succeeded?: boolean };
+          if (decoded.succeeded !== true) throw new Error('the first load txn did not succeed');
+        }
+        done++;
+        if (Date.now() - lastReport > 10_000) {
+          lastReport = Date.now();
+          say(`${c.side}: ${Math.min(done * putsPerTxn, o.keys)} of ${o.keys} keys after ${((lastReport - t0) / 1000).toFixed(0)} s`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(o.inflight, txnCount) }, (_, w) => worker(w)));
+    const seconds = (Date.now() - t0) / 1000;
+    await waitAllKeys(clients, o.keys);
+    return seconds;
+  } finally {
+    for (const client of clients) client.close();
+  }
+}
+
+async function waitAllKeys(clients: grpc.Client[], keys: number): Promise<void> {
+  const deadline = Date.now() + quiesceTimeoutMs;
+  let counts: number[] = [];
+  for (let i = 0; i < quiesceTimeoutMs / quiescePollMs && Date.now() < deadline; i++) {
+    counts = await Promise.all(clients.map(countKeys));
+    if (counts.every((n) => n === keys)) return;
+    await sleep(quiescePollMs);
+  }
+  throw new Error(`not every member serves ${keys} keys within ${quiesceTimeoutMs / 1000}s (counts ${counts.join(', ')})`);
+}
+
+/** Waits (bounded) until every member's CPU stays below quietCoresMax for a few polls in a row. */
+async function waitQuiet(c: Cluster): Promise<number> {
+  const t0 = Date.now();
+  let quiet = 0;
+  let before = c.members.map((m) => cpuSeconds(m.pid));
+  for (let i = 0; i < quiesceTimeoutMs / quiescePollMs && Date.now() - t0 < quiesceTimeoutMs; i++) {
+    await sleep(quiescePollMs);
+    const now = c.members.map((m) => cpuSeconds(m.pid));
+    const busiest = Math.max(...now.map((s, j) => (s - (before[j] ?? 0)) / (quiescePollMs / 1000)));
+    before = now;
+    quiet = busiest < quietCoresMax ? quiet + 1 : 0;
+    if (quiet >= quietPollsNeeded) return (Date.now() - t0) / 1000;
+  }
+  say(`${c.side}: members still busy after ${quiesceTimeoutMs / 1000}s; measuring anyway`);
+  return (Date.now() - t0) / 1000;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// ---- measuring -------------------------------------------------------------------
+
+interface MemberMemory { name: string; rssMiB: number; hwmMiB: number; anonMiB: number; fileMiB: number; dataDirMiB: number }
+
+interface SideResult {
+  side: string;
+  version: string;
+  command: string;
+  loadSeconds: number;
+  quietSeconds: number;
+  rssMiB: number;
+  hwmMiB: number;
+  anonMiB: number;
+  fileMiB: number;
+  dataDirMiB: number;
+  members: MemberMemory[];
+}
+
+function statusMiB(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Bytes of the files under dir (bounded walk). */
+function dirBytes(dir: string): number {
+  let total = 0;
+  const stack = [dir];
+  for (let visited = 0; stack.length > 0 && visited < 100_000; visited++) {
+    const d = stack.pop() as string;
+    let names: fs.Dirent[];
+    try { names = fs.readdirSync(d, { withFileTypes: true }); } catch { continue; }
+    for (const e of names) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) { try { total += fs.statSync(p).size; } catch { /* removed meanwhile */ } }
+    }
+  }
+  return total;
+}
+
+function measure(c: Cluster, loadSeconds: number, quietSeconds: number): SideResult {
+  const members = c.members.map((m): MemberMemory => ({
+    name: m.name,
+    rssMiB: statusMiB(m.pid, 'VmRSS'),
+    hwmMiB: statusMiB(m.pid, 'VmHWM'),
+    anonMiB: statusMiB(m.pid, 'RssAnon'),
+    fileMiB: statusMiB(m.pid, 'RssFile'),
+    dataDirMiB: dirBytes(m.dataDir) / 1048576,
+  }));
+  const sum = (f: (m: MemberMemory) => number): number => members.reduce((s, m) => s + f(m), 0);
+  return {
+    side: c.side, version: c.version, command: c.command, loadSeconds, quietSeconds,
+    rssMiB: sum((m) => m.rssMiB), hwmMiB: sum((m) => m.hwmMiB), anonMiB: sum((m) => m.anonMiB), fileMiB: sum((m) => m.fileMiB),
+    dataDirMiB: sum((m) => m.dataDirMiB), members,
+  };
+}
+
+async function runSide(side: 'keel' | 'etcd', o: Options): Promise<SideResult> {
+  say(`${side}: starting ${o.members} member(s)`);
+  const c = await startCluster(side, o);
+  try {
+    say(`${side}: loading ${o.keys} keys of ${o.valSize} B`);
+    const loadSeconds = await load(c, o);
+    say(`${side}: loaded in ${loadSeconds.toFixed(1)} s; waiting for quiet`);
+    const quietSeconds = await waitQuiet(c);
+    const gone = c.members.filter((m) => !fs.existsSync(`/proc/${m.pid}`));
+    if (gone.length > 0) throw new Error(`${side}: ${gone.map((m) => m.name).join(', ')} exited during the run`);
+    return measure(c, loadSeconds, quietSeconds);
+  } catch (e) {
+    for (const m of c.members) say(`${side} ${m.name} log tail:\n    ${m.tail.slice(-6).join('\n    ')}`);
+    throw e;
+  } finally {
+    await stopCluster(c);
+  }
+}
+
+// ---- report ------------------------------------------------------------------------
+
+function f1(n: number): string {
+  return Number.isFinite(n) ? n.toFixed(1) : '-';
+}
+
+function format(o: Options, results: SideResult[]): string {
+  const lines: string[] = [];
+  lines.push(`memory: ${o.keys} keys of 8-16 B, ${o.valSize} B random values, ${o.members} member(s) each, txns of ${putsPerTxn} puts, ${o.inflight} in flight`);
+  for (const r of results) {
+    lines.push('', `${r.side}: ${r.version}`, `  ${r.command}`);
+    lines.push(`  load ${f1(r.loadSeconds)} s (${Math.round(o.keys / r.loadSeconds)} keys/s), quiet after ${f1(r.quietSeconds)} s`);
+    lines.push(`  sum   VmRSS ${f1(r.rssMiB)} MiB  VmHWM ${f1(r.hwmMiB)} MiB  (RssAnon ${f1(r.anonMiB)}, RssFile ${f1(r.fileMiB)})  data dirs ${f1(r.dataDirMiB)} MiB`);
+    for (const m of r.members) {
+      lines.push(`  ${m.name.padEnd(5)} VmRSS ${f1(m.rssMiB)} MiB  VmHWM ${f1(m.hwmMiB)} MiB  (RssAnon ${f1(m.anonMiB)}, RssFile ${f1(m.fileMiB)})  data dir ${f1(m.dataDirMiB)} MiB`);
+    }
+  }
+  const keel = results.find((r) => r.side === 'keel');
+  const etcd = results.find((r) => r.side === 'etcd');
+  if (keel !== undefined && etcd !== undefined) {
+    const ratio = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(2) : '-');
+    lines.push('', `keel/etcd: VmRSS ${ratio(keel.rssMiB, etcd.rssMiB)}  VmHWM ${ratio(keel.hwmMiB, etcd.hwmMiB)}  data dir ${ratio(keel.dataDirMiB, etcd.dataDirMiB)}  load time ${ratio(keel.loadSeconds, etcd.loadSeconds)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.only !== 'keel' && !fs.existsSync(etcdBins[o.etcd] as string)) {
+    fail(`${etcdBins[o.etcd] as string} not found${o.etcd === '3.5' ? ' (unpack it with /work/shared/tools/etcd35.sh)' : ''}`);
+  }
+  installSignalHandlers('bench-memory');
+  const results: SideResult[] = [];
+  for (const side of ['keel', 'etcd'] as const) if (o.only === undefined || o.only === side) results.push(await runSide(side, o));
+  process.stdout.write(o.json ? `${JSON.stringify({ options: o, results })}\n` : format(o, results));
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (e: unknown) => { process.stderr.write(`bench-memory: ${e instanceof Error ? e.message : String(e)}\n`); process.exit(1); },
+  );
+}
