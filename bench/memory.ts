@@ -16,13 +16,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { etcdService } from '../src/proto';
 import { connect, waitReady } from './load';
-import { cpuSeconds, installSignalHandlers, repoRoot, spawnTracked, stopPid } from './servers';
+import { cpuSeconds, freePort, installSignalHandlers, repoRoot, serverEnv, spawnTracked, stopPid } from './servers';
 
 const usage = `usage: node dist/bench/memory.js [--keys N] [--val-size 256] [--members 1|3] [--etcd 3.4|3.5]
                                 [--only keel|etcd] [--inflight N] [--json]`;
@@ -148,25 +147,6 @@ interface Cluster { side: string; version: string; command: string; members: Mem
 
 const myTempDirs = new Set<string>();
 process.on('exit', () => { for (const d of myTempDirs) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } } });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function serverEnv(): NodeJS.ProcessEnv {
-  // ETCD_* in the caller's environment would change both servers' config behind the flags.
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ETCD')) env[k] = v;
-  return env;
-}
 
 function startMember(bin: string, args: string[], logFile: string, m: Member): Promise<void> {
   const child = spawnTracked(bin, args, serverEnv());

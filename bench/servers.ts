@@ -93,7 +93,7 @@ function makeTempDir(prefix: string): string {
   return d;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
@@ -119,11 +119,16 @@ export interface Target {
   logFile: string;
 }
 
-/** Starts a server and resolves once its log says it serves clients. */
-function startServer(name: string, bin: string, args: string[], logFile: string): Promise<number> {
+/** This process's environment without ETCD_* (which would change a server's config behind its flags). */
+export function serverEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ETCD')) env[k] = v;
-  const child = spawnTracked(bin, args, env);
+  return env;
+}
+
+/** Starts a server and resolves once its log says it serves clients. */
+function startServer(name: string, bin: string, args: string[], logFile: string): Promise<number> {
+  const child = spawnTracked(bin, args, serverEnv());
   const pid = child.pid as number;
   const log = fs.createWriteStream(logFile);
   const tail: string[] = [];
