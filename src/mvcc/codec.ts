@@ -7,6 +7,7 @@
 import { Packr } from 'msgpackr';
 import { assert } from '../util';
 import type { KeyValue } from './types';
+import type { BatchOp } from '../storage';
 
 export const revisionPrefix = 0x6b; // 'k'
 export const metaPrefix = 0x6d; // 'm'
@@ -82,4 +83,21 @@ export function encodeRevision(rev: number): Buffer {
 export function decodeRevision(b: Buffer): number {
   assert(b.length === 8, 'meta revision has 8 bytes');
   return Number(b.readBigInt64BE(0));
+}
+
+/** A change applied in memory and not yet written to the backend. */
+export interface UncommittedRecord {
+  main: number;
+  sub: number;
+  key: Buffer;
+  kv: KeyValue | undefined;
+}
+
+export function recordOp(r: UncommittedRecord): BatchOp {
+  const tombstone = r.kv === undefined;
+  return {
+    type: 'put',
+    key: revisionKey(r.main, r.sub, tombstone),
+    value: r.kv === undefined ? encodeTombstone(r.key) : encodeKeyValue(r.kv),
+  };
 }

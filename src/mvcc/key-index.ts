@@ -284,3 +284,15 @@ export class ValueCache {
     return copy;
   }
 }
+
+/** A live key's kv from its index entry, with the given value. */
+export function metaKv(keyStr: string, entry: KeyEntry, value: Buffer): KeyValue {
+  return {
+    key: Buffer.from(keyStr, 'latin1'),
+    value,
+    createRevision: entry.createRevision,
+    modRevision: entry.main,
+    version: entry.version,
+    lease: entry.lease,
+  };
+}

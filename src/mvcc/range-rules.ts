@@ -7,6 +7,8 @@ import {
   type KeyValue,
   type RangeRequest,
   type RangeResponse,
+  type RequestOp,
+  type TxnRequest,
   SortOrder,
   SortTarget,
 } from './types';
@@ -149,4 +151,15 @@ function compareTarget(c: Compare, kv: KeyValue): number {
 
 function sign(n: number): number {
   return n === 0 ? 0 : n > 0 ? 1 : -1;
+}
+
+/** Whether a range answers values: keys_only and count_only need none unless values decide the order. */
+export function needsValues(req: RangeRequest): boolean {
+  if (req.countOnly) return false;
+  return !req.keysOnly || req.sortTarget === SortTarget.Value;
+}
+
+export function txnHasWrite(req: TxnRequest): boolean {
+  const opWrites = (op: RequestOp): boolean => 'put' in op || 'deleteRange' in op || ('txn' in op && txnHasWrite(op.txn));
+  return req.success.some(opWrites) || req.failure.some(opWrites);
 }

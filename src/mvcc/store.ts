@@ -17,18 +17,19 @@
 import { setImmediate as yieldTurn } from 'node:timers/promises';
 import { assert, EtcdError, limits } from '../util';
 import type { Backend, BatchOp } from '../storage';
+import type { WatchHub } from './watch';
 import { SortedStringMap } from '../storage';
 import {
   decodeRecord,
   decodeRevision,
   decodeRevisionKey,
-  encodeKeyValue,
   encodeRevision,
-  encodeTombstone,
   metaKey,
+  recordOp,
   revisionKey,
   revisionKeyEnd,
   revisionKeyStart,
+  type UncommittedRecord,
 } from './codec';
 import {
   appendPut,
@@ -37,12 +38,15 @@ import {
   type DroppedRevision,
   isLive,
   isLiveRevision,
+  metaKv,
   type KeyEntry,
   newKeyEntry,
   revisionAt,
   ValueCache,
 } from './key-index';
-import { compareHolds, fetchLimit, finishRange, inBounds, type KeyBounds, keyBounds } from './range-rules';
+import { RecordFetcher } from './record-fetcher';
+import { compareHolds, fetchLimit, finishRange, inBounds, type KeyBounds, keyBounds, needsValues, txnHasWrite } from './range-rules';
+export { txnHasWrite } from './range-rules';
 import {
   type Compare,
   CompareTarget,
@@ -57,7 +61,6 @@ import {
   type RangeResponse,
   type RequestOp,
   type ResponseOp,
-  SortTarget,
   type TxnRequest,
   type TxnResponse,
 } from './types';
@@ -119,18 +122,6 @@ interface TxnPath {
   nested: TxnPath[];
 }
 
-interface UncommittedRecord {
-  main: number;
-  sub: number;
-  key: Buffer;
-  kv: KeyValue | undefined;
-}
-
-interface FetchBatch {
-  keys: Buffer[];
-  parts: Array<{ start: number; count: number; resolve: (values: Array<Buffer | undefined>) => void; reject: (e: unknown) => void }>;
-}
-
 interface GcTask {
   compactRev: number;
   /** Settles once the index compaction that feeds this task has run over every key. */
@@ -150,8 +141,7 @@ export class MvccStore {
   private uncommitted: UncommittedRecord[] = [];
   private readonly uncommittedValues = new Map<string, KeyValue>();
 
-  /** Record reads waiting for the next backend call; bounded by limits.historyReadChunkKeysMax keys (a fuller batch starts another). */
-  private fetchBatch: FetchBatch | undefined;
+  private readonly fetcher: RecordFetcher;
 
   // Bounded by the reads the server runs at once; each entry leaves when its read ends.
   private readonly readsInFlight = new Map<number, number>();
@@ -166,6 +156,9 @@ export class MvccStore {
   private gcError: unknown;
 
   private readonly listeners: EventListener[] = [];
+  /** Where this store's watch events go, and the events of the apply batch in progress (bounded by one batch). */
+  private hub: WatchHub | undefined;
+  private batchEvents: Array<[number, Event[]]> = [];
   private writing = false;
   private committing = false;
   private closed = false;
@@ -182,6 +175,7 @@ export class MvccStore {
     const cacheBytes = options.valueCacheBytes ?? limits.mvccValueCacheBytesMax;
     assert(cacheBytes >= 0 && cacheBytes <= limits.mvccValueCacheBytesMax, 'value cache within limit');
     this.values = new ValueCache(cacheBytes);
+    this.fetcher = new RecordFetcher(backend);
     assert(this.indexKeysPerTurn >= 1 && this.indexKeysPerTurn <= limits.compactionIndexKeysPerTurnMax, 'index compaction step within limit');
     assert(this.gcBatchKeys >= 1 && this.gcBatchKeys <= limits.compactionBatchKeysMax, 'compaction batch within limit');
   }
@@ -204,6 +198,20 @@ export class MvccStore {
   /** The value cache: entries, bytes charged and its bound (for tests and metrics). */
   valueCacheStats(): { entries: number; bytes: number; bytesMax: number } {
     return { entries: this.values.size, bytes: this.values.bytes, bytesMax: this.values.bytesMax };
+  }
+
+  /** Watch events of this store's writes go to `hub`, each apply batch's at its end (endApplyBatch). */
+  attachWatchHub(hub: WatchHub): void {
+    this.hub = hub;
+  }
+
+  /** Ends an apply batch: its events reach the watchers, and the watched revision moves to the current one. */
+  endApplyBatch(): void {
+    const published = this.batchEvents;
+    this.batchEvents = [];
+    if (this.hub === undefined) return;
+    for (const [revision, events] of published) this.hub.publish(revision, events);
+    this.hub.advance(this.currentRev);
   }
 
   onEvents(listener: EventListener): void {
@@ -513,6 +521,9 @@ export class MvccStore {
     assert(rev > this.currentRev, 'revisions strictly increase');
     this.currentRev = rev;
     for (const listener of this.listeners) listener(events, rev);
+    if (this.hub === undefined) return;
+    assert(this.batchEvents.length < limits.mvccBatchRevisionsMax, 'an apply batch publishes a bounded number of revisions');
+    this.batchEvents.push([rev, events]);
   }
 
   /** etcd's watch event: prevKv is the key at revision - 1 (before this txn), absent for a create. */
@@ -832,7 +843,7 @@ export class MvccStore {
         const item = items[i] as FetchItem;
         return revisionKey(item.main, item.sub, false);
       });
-      const values = await this.fetchRecords(keys);
+      const values = await this.fetcher.fetch(keys);
       chunk.forEach((i, j) => {
         const v = values[j];
         assert(v !== undefined, 'a revision the index holds is in the backend');
@@ -843,43 +854,6 @@ export class MvccStore {
       });
     }
     return out;
-  }
-
-  /**
-   * Reads revision records, together with every other read that asks during
-   * this event-loop turn: one backend call for many concurrent point reads.
-   * Each LevelDB call costs the event loop a snapshot and a hand-off to the
-   * thread pool, which contend with the pool's own work on a busy machine.
-   * Safe to delay: revision records never change, and the reads that asked
-   * hold off compaction until they end.
-   */
-  private fetchRecords(keys: Buffer[]): Promise<Array<Buffer | undefined>> {
-    let batch = this.fetchBatch;
-    if (batch === undefined || batch.keys.length + keys.length > limits.historyReadChunkKeysMax) {
-      batch = { keys: [], parts: [] };
-      this.fetchBatch = batch;
-      const flushing = batch;
-      setImmediate(() => this.flushFetches(flushing));
-    }
-    const part = { start: batch.keys.length, count: keys.length, resolve: (_: Array<Buffer | undefined>): void => {}, reject: (_: unknown): void => {} };
-    for (const k of keys) batch.keys.push(k);
-    batch.parts.push(part);
-    return new Promise((resolve, reject) => {
-      part.resolve = resolve;
-      part.reject = reject;
-    });
-  }
-
-  private flushFetches(batch: FetchBatch): void {
-    if (this.fetchBatch === batch) this.fetchBatch = undefined;
-    this.backend.getMany(batch.keys).then(
-      (values) => {
-        for (const p of batch.parts) p.resolve(values.slice(p.start, p.start + p.count));
-      },
-      (e: unknown) => {
-        for (const p of batch.parts) p.reject(e);
-      },
-    );
   }
 
   private cacheIfLive(keyStr: string, rev: FetchItem, kv: KeyValue): void {
@@ -999,15 +973,6 @@ export class MvccStore {
   }
 }
 
-function recordOp(r: UncommittedRecord): BatchOp {
-  const tombstone = r.kv === undefined;
-  return {
-    type: 'put',
-    key: revisionKey(r.main, r.sub, tombstone),
-    value: r.kv === undefined ? encodeTombstone(r.key) : encodeKeyValue(r.kv),
-  };
-}
-
 function revisionId(main: number, sub: number): string {
   return `${main}_${sub}`;
 }
@@ -1022,24 +987,6 @@ function resolved(item: PlanItem): KeyValue {
   return item;
 }
 
-/** A live key's kv from its index entry, with the given value. */
-function metaKv(keyStr: string, entry: KeyEntry, value: Buffer): KeyValue {
-  return {
-    key: Buffer.from(keyStr, 'latin1'),
-    value,
-    createRevision: entry.createRevision,
-    modRevision: entry.main,
-    version: entry.version,
-    lease: entry.lease,
-  };
-}
-
-/** Whether a range answers values: keys_only and count_only need none unless values decide the order. */
-function needsValues(req: RangeRequest): boolean {
-  if (req.countOnly) return false;
-  return !req.keysOnly || req.sortTarget === SortTarget.Value;
-}
-
 function overlayInBounds(stage: Stage, bounds: KeyBounds): Array<[string, KeyValue | undefined]> {
   const out: Array<[string, KeyValue | undefined]> = [];
   for (const e of stage.overlay) if (inBounds(bounds, e[0])) out.push(e);
@@ -1048,9 +995,4 @@ function overlayInBounds(stage: Stage, bounds: KeyBounds): Array<[string, KeyVal
 
 function resolveAll(ops: Array<Promise<ResponseOp>>): Promise<ResponseOp[]> {
   return Promise.all(ops);
-}
-
-export function txnHasWrite(req: TxnRequest): boolean {
-  const opWrites = (op: RequestOp): boolean => 'put' in op || 'deleteRange' in op || ('txn' in op && txnHasWrite(op.txn));
-  return req.success.some(opWrites) || req.failure.some(opWrites);
 }

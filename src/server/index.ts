@@ -1,7 +1,11 @@
-export { Member, etcdVersion, clusterVersion, AlarmType, AlarmAction, type AlarmMember, type MemberStatus, type PeerNetwork } from './member';
-export { type MemberInfo, parseInitialCluster, InitialClusterError } from './membership';
+export { Member } from './member';
+export { etcdVersion, clusterVersion, type MemberStatus, type PeerNetwork, type MemberEnvironment } from './member-types';
+export { AlarmType, AlarmAction, type AlarmMember } from './alarms';
+export { Applier, type ApplierOptions, type ApplierHooks, type ApplyOutcome, type ApplierTestMutation, type SnapshotInstaller } from './applier';
+export { encodeRequest, decodeRequest, type Op, type InternalRequest } from './requests';
+export { type MemberInfo, type PeerChange, parseInitialCluster, InitialClusterError, confChangeContext } from './membership';
 export { type ServerConfig, defaultConfig } from './config';
 export { createLogger, silentLogger, type Logger, type LogLevel, type LogFields } from './log';
 export { memberIdOf, clusterIdOf, idToHex } from './ids';
 export { spoolSnapshot, snapshotStatus, restoreSnapshot, type SnapshotStatus } from './snapshot';
-export { parseRetention, type AutoCompactionMode } from './compactor';
+export { parseRetention, AutoCompactor, type AutoCompactionMode } from './compactor';

@@ -8,6 +8,7 @@
 // in a later Ready, after this one's write. Everything else — votes, vote
 // and append responses — leaves only after the write.
 // Everything raft needs from the outside world arrives through here.
+import type { TimerHandle, Timers } from '../util';
 import type { RawNode, Ready, Message, Entry, ReadState, SoftState, HardState, Snapshot } from '../raft';
 
 export interface RaftLog {
@@ -34,21 +35,23 @@ export class RaftDriver {
   private running = false;
   private again = false;
   private stopped = false;
-  private ticker: NodeJS.Timeout | undefined;
+  private ticker: TimerHandle | undefined;
+  /** Settles when the Ready loop in progress ends. */
+  private loopDone: Promise<void> = Promise.resolve();
 
-  constructor(readonly node: RawNode, private readonly log: RaftLog, private readonly hooks: RaftDriverHooks, private readonly tickMs: number) {}
+  constructor(readonly node: RawNode, private readonly log: RaftLog, private readonly hooks: RaftDriverHooks, private readonly tickMs: number, private readonly timers: Timers) {}
 
   start(): void {
-    this.ticker = setInterval(() => {
+    this.ticker = this.timers.every(this.tickMs, () => {
       this.node.tick();
       this.kick();
-    }, this.tickMs);
+    });
     this.kick();
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.ticker !== undefined) clearInterval(this.ticker);
+    this.timers.cancel(this.ticker);
   }
 
   /** Process whatever raft has to say, once the current turn's inputs are in (batching). */
@@ -59,20 +62,23 @@ export class RaftDriver {
       return;
     }
     this.running = true;
-    setImmediate(() => {
-      this.loop().catch((e: unknown) => this.hooks.fatal(e)).finally(() => {
-        this.running = false;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
+    this.loopDone = new Promise((resolve) => {
+      setImmediate(() => {
+        this.loop().catch((e: unknown) => this.hooks.fatal(e)).finally(() => {
+          this.running = false;
+          resolve();
+          if (this.again) {
+            this.again = false;
+            this.kick();
+          }
+        });
       });
     });
   }
 
-  /** Resolves when no Ready is being handled (for a clean stop). */
+  /** Resolves when no Ready is being handled (for a clean stop: call after stop()). */
   async idle(): Promise<void> {
-    while (this.running) await new Promise((r) => setTimeout(r, 5));
+    while (this.running) await this.loopDone;
   }
 
   step(m: Message): void {

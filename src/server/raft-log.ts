@@ -12,3 +12,15 @@ export async function openRaftLog(dir: string, appliedIndex: number): Promise<Ra
   }
   return log;
 }
+
+/**
+ * The index raft starts applying after. The store can be ahead of the log (a crash right after
+ * restoring a leader's snapshot): raft resumes from what the log holds and the entries the store
+ * already has are skipped on apply. The log's commit index can also be behind the store: a hard
+ * state that only moved the commit index is written unsynced (raft's mustSync), so a power cut
+ * may lose it; raft learns it again.
+ */
+export function raftAppliedIndex(log: RaftLogStorage, storeApplied: number): number {
+  const logCommit = Math.max(log.initialState().hardState.commit, log.snapshot().metadata.index);
+  return Math.min(storeApplied, Math.max(log.lastIndex(), log.snapshot().metadata.index), logCommit);
+}

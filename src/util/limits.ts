@@ -36,6 +36,8 @@ export const mvccValueCacheBytesMax = 64 * 1024 * 1024;
 export const backendBatchBytesMax = 64 * 1024 * 1024;
 /** Revisions deleted from the backend per compaction batch (etcd's --experimental-compaction-batch-limit default). */
 export const compactionBatchKeysMax = 1000;
+/** Revisions one apply batch may publish to watchers (an apply batch is bounded by raft's committed bytes per Ready). */
+export const mvccBatchRevisionsMax = 1_000_000;
 /** onEvents listeners on one MVCC store (the watchable store, the lessor, tests). */
 export const mvccEventListenersMax = 16;
 /** Leases one member holds (etcd has no limit; this bounds memory at ~100 B each). */
