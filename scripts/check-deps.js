@@ -38,13 +38,23 @@ function walk(dir, out) {
 }
 
 const problems = [];
+/** file → files it imports (relative imports within src/), for the cycle check. */
+const graph = new Map();
+function resolveTs(from, spec) {
+  const base = path.resolve(path.dirname(from), spec);
+  for (const cand of [base + '.ts', path.join(base, 'index.ts')]) if (fs.existsSync(cand)) return cand;
+  return undefined;
+}
 for (const file of walk(path.join(root, 'src'), [])) {
+  graph.set(file, []);
   const layer = path.relative(path.join(root, 'src'), file).split(path.sep)[0];
   const src = fs.readFileSync(file, 'utf8');
   const re = /(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)|import\(\s*['"]([^'"]+)['"]\s*\)/g;
   for (let m; (m = re.exec(src)); ) {
     const spec = m[1] || m[2] || m[3];
     if (spec.startsWith('.')) {
+      const resolved = resolveTs(file, spec);
+      if (resolved !== undefined && !/^\s*import\s+type\b/.test(m[0]) && !/^\s*export\s+type\b/.test(m[0])) graph.get(file).push(resolved);
       const target = path.relative(path.join(root, 'src'), path.resolve(path.dirname(file), spec)).split(path.sep)[0];
       if (target === layer) continue;
       if (target.startsWith('..')) { problems.push(`${path.relative(root, file)}: imports outside src/: ${spec}`); continue; }
@@ -57,6 +67,26 @@ for (const file of walk(path.join(root, 'src'), [])) {
       if (only && !only.includes(layer)) problems.push(`${path.relative(root, file)}: ${pkg} may be imported only in ${only.join(', ')}`);
     }
   }
+}
+// No import cycles (type-only imports excluded: they vanish at run time). Tarjan's SCCs.
+{
+  let counter = 0;
+  const index = new Map(), low = new Map(), stack = [], onStack = new Set();
+  const visit = (v) => {
+    index.set(v, counter); low.set(v, counter); counter++;
+    stack.push(v); onStack.add(v);
+    for (const w of graph.get(v) || []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) { visit(w); low.set(v, Math.min(low.get(v), low.get(w))); }
+      else if (onStack.has(w)) low.set(v, Math.min(low.get(v), index.get(w)));
+    }
+    if (low.get(v) === index.get(v)) {
+      const scc = [];
+      for (let w; w !== v; ) { w = stack.pop(); onStack.delete(w); scc.push(w); }
+      if (scc.length > 1) problems.push(`import cycle: ${scc.map((f) => path.relative(root, f)).sort().join(' ⇄ ')}`);
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
 }
 if (problems.length > 0) {
   console.error('dependency check failed:\n  ' + problems.join('\n  '));

@@ -1,8 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Member, MemberInfo } from '../server';
 import { int64ToBigint } from './convert';
-import { unary, type RpcContext } from './grpc-server';
-import { headerOf } from './kv-service';
+import { headerOf, unary, type RpcContext } from './rpc';
 
 function memberToPb(m: MemberInfo): object {
   return { ID: m.id.toString(), name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner };

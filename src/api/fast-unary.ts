@@ -16,7 +16,7 @@ import type * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { AssertionError, EtcdError } from '../util';
 import { toServiceError } from './errors';
-import { hasOversizedMark, type RpcContext, type UnaryImpl } from './grpc-server';
+import { hasOversizedMark, type RpcContext, type UnaryImpl } from './rpc';
 
 export interface FastMethod {
   /** grpc-js's request deserializer for the method (it records the request's size). */

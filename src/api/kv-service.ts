@@ -3,16 +3,12 @@ import type { Member } from '../server';
 import { EtcdError } from '../util';
 import * as c from './convert';
 import * as v from './validate';
-import { sizeOf, unary, internalRequestBytes, type RpcContext, type UnaryImpl } from './grpc-server';
+import { headerOf, sizeOf, unary, internalRequestBytes, type RpcContext, type UnaryImpl } from './rpc';
 
 /** A read-only txn is served locally when every range in it is serializable (etcd's isTxnSerializable). */
 function txnSerializable(r: c.PbTxnRequest): boolean {
   const ops = [...(r.success ?? []), ...(r.failure ?? [])];
   return ops.every((op) => (op.request === 'request_range' ? op.request_range?.serializable === true : op.request === 'request_txn' ? txnSerializable(op.request_txn!) : true));
-}
-
-export function headerOf(member: Member, revision: number): c.PbHeader {
-  return c.header({ clusterId: member.clusterId, memberId: member.memberId, raftTerm: member.raftTerm }, revision);
 }
 
 export function kvHandlers(member: Member, rpc: RpcContext): Record<string, grpc.handleUnaryCall<never, unknown>> {

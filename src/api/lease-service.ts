@@ -3,8 +3,7 @@ import type { Member } from '../server';
 import { AssertionError, EtcdError } from '../util';
 import { int64ToBigint, int64ToNumber, type PbHeader } from './convert';
 import { toServiceError } from './errors';
-import { unary, type RpcContext, type UnaryImpl } from './grpc-server';
-import { headerOf } from './kv-service';
+import { headerOf, unary, type RpcContext, type UnaryImpl } from './rpc';
 import { KeepAliveForwarder } from './lease-forwarder';
 
 interface PbLeaseGrantRequest { TTL: string; ID: string }

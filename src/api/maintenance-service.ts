@@ -1,9 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Member, AlarmAction, AlarmType } from '../server';
 import { int64ToBigint, int64ToNumber } from './convert';
-import { unary, type RpcContext } from './grpc-server';
+import { headerOf, unary, type RpcContext } from './rpc';
 import { toServiceError } from './errors';
-import { headerOf } from './kv-service';
 
 export function maintenanceHandlers(member: Member, rpc: RpcContext): Record<string, grpc.handleUnaryCall<never, unknown>> {
   return {

@@ -4,7 +4,7 @@ import type * as http2 from 'node:http2';
 import type { Member } from '../server';
 import { etcdService } from '../proto';
 import type { WatchOutput } from '../mvcc';
-import { requiresLeader } from './grpc-server';
+import { requiresLeader } from './rpc';
 import { toServiceError } from './errors';
 import { EtcdError, limits } from '../util';
 import { FrameBuffer, HeaderCache, appendResponses, decodeWatchRequest, messagesOf, type WatchRequestMessage } from './watch-wire';
