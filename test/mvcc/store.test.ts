@@ -554,16 +554,18 @@ test('concurrency: a read-only txn reads one revision even if a write lands whil
 
 // ---- the value cache: values live in the backend, a bounded LRU keeps recent ones
 
-/** A memory backend whose next getMany (only that one) waits until released. */
-function holdNextBackend(inner = memoryBackend()): { backend: ReturnType<typeof memoryBackend>; holdNext: () => void; release: () => void; held: () => boolean } {
+/** A memory backend whose next getMany (only that one) waits until released; reached() resolves once that call has begun. */
+function holdNextBackend(inner = memoryBackend()): { backend: ReturnType<typeof memoryBackend>; holdNext: () => void; release: () => void; reached: () => Promise<void> } {
   let arm = false;
-  let waiting: Promise<void> | undefined;
   let open: () => void = () => {};
+  let entered: () => void = () => {};
+  let reached = new Promise<void>((r) => (entered = r));
   const backend = Object.create(inner) as ReturnType<typeof memoryBackend>;
   backend.getMany = async (ks: Buffer[]) => {
     if (arm) {
       arm = false;
-      waiting = new Promise((r) => (open = r));
+      const waiting = new Promise<void>((r) => (open = r));
+      entered();
       await waiting;
     }
     return inner.getMany(ks);
@@ -572,13 +574,13 @@ function holdNextBackend(inner = memoryBackend()): { backend: ReturnType<typeof 
     backend,
     holdNext: () => {
       arm = true;
+      reached = new Promise<void>((r) => (entered = r));
     },
     release: () => open(),
-    held: () => waiting !== undefined,
+    // Waits for the event itself, however many event-loop turns the store takes to reach the backend.
+    reached: () => reached,
   };
 }
-
-const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
 
 test('value cache: values come back from the backend after a restart and stay within the bound', async () => {
   const backend = memoryBackend();
@@ -611,8 +613,7 @@ test('value cache: a read whose fetch ends after the key changed does not cache 
   const store = await MvccStore.open(g.backend, { leaseExists: () => false }); // nothing cached
   g.holdNext();
   const read = store.range(rangeReq('a'));
-  await settle();
-  assert.ok(g.held());
+  await g.reached();
   await store.put(putReq('a', '2', { prevKv: true })); // 4: fetches a's value itself, not held
   g.release();
   assert.deepEqual((await read).kvs, [kv('a', '1', 2, 2, 1)]);
@@ -645,7 +646,7 @@ test('value cache: a write keeps the previous values it changes although its own
   await store.put(putReq('k5', 'w5')); // 15, uncommitted, maybe evicted
   g.holdNext();
   const txn2 = store.txn(txnReq([], [{ range: rangeReq('k', 'l') }, { put: putReq('k5', 'x5', { prevKv: true }) }]));
-  await settle();
+  await g.reached();
   await store.commit();
   g.release();
   const r = await txn2;
@@ -661,8 +662,7 @@ test('value cache: a read-only txn whose value compare must fetch answers at the
   const store = await MvccStore.open(g.backend, { leaseExists: () => false, valueCacheBytes: 0 });
   g.holdNext();
   const ro = store.txn(txnReq([cmp('a', T.Value, R.Equal, { value: b('1') })], [{ range: rangeReq('a') }], [{ range: rangeReq('b') }]));
-  await settle();
-  assert.ok(g.held());
+  await g.reached();
   await store.put(putReq('a', '2')); // 3
   await store.put(putReq('b', '2')); // 4
   await store.compact(4);
