@@ -173,7 +173,9 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
     log.error('fatal error; stopping member', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
     process.exit(1);
   };
-  if (cfg.initialClusterState === 'existing') {
+  // etcd: a member that has its log restarts from it, whatever --initial-cluster-state says.
+  const restarting = fs.existsSync(path.join(cfg.dataDir, 'member', 'wal'));
+  if (cfg.initialClusterState === 'existing' && !restarting) {
     // A joining member learns the cluster ID from a peer it was told about (etcd asks their /members).
     const others = [...parseInitialCluster(cfg.initialCluster)].filter(([name]) => name !== cfg.name).flatMap(([, urls]) => urls);
     try {
@@ -193,10 +195,11 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
   log.info('starting member', { 'local-member-id': member.memberIdHex, 'cluster-id': member.clusterIdHex, 'initial-cluster': cfg.initialCluster, 'initial-cluster-state': cfg.initialClusterState });
   const network = new LazyPeers(cfg, member, log, fatal);
   network.tls = tls;
-  if (member.memberList().length > 1 || cfg.initialClusterState === 'existing') await network.ensure();
+  // etcd listens on its peer URLs from the start, alone or not: a member added later dials it there.
+  await network.ensure();
   member.start(network);
   await member.ready;
-  const server = createClientServer({ member, log, fatal, progressNotifyIntervalMs });
+  const server = createClientServer({ member, log, fatal, progressNotifyIntervalMs, fastUnary: process.env['KEEL_UNARY_FAST_PATH'] !== 'off' });
   try {
     await listen(server, cfg.listenClientUrls);
   } catch (e) {

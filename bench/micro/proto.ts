@@ -34,7 +34,7 @@ let source = '';
 function serverCoders(): Map<string, Coder> {
   if (coders !== undefined) return coders;
   try {
-    const server = createClientServer({ member: stubMember(), progressNotifyIntervalMs: 0, log: silentLogger, fatal: () => undefined });
+    const server = createClientServer({ fastUnary: true, member: stubMember(), progressNotifyIntervalMs: 0, log: silentLogger, fatal: () => undefined });
     const handlers = (server as unknown as { handlers?: Map<string, Coder> }).handlers;
     server.forceShutdown();
     if (handlers instanceof Map && handlers.size > 0) {

@@ -8,12 +8,14 @@ import { withRequestSize, type RpcContext } from './rpc';
 import { kvHandlers, kvImpls } from './kv-service';
 import { installFastUnary, type FastMethod } from './fast-unary';
 import { maintenanceHandlers } from './maintenance-service';
-import { leaseHandlers, leaseImpls } from './lease-service';
+import { leaseService } from './lease-service';
 import { watchHandlers, watchServiceDefinition } from './watch-service';
 import { clusterHandlers } from './cluster-service';
 
 export interface ClientServerOptions {
   member: Member;
+  /** Unary KV and Lease calls answered without grpc-js's call machinery (fast-unary.ts); cmd/ turns it off with KEEL_UNARY_FAST_PATH=off. */
+  fastUnary: boolean;
   /** etcd's --experimental-watch-progress-notify-interval. */
   progressNotifyIntervalMs: number;
   log: Logger;
@@ -28,6 +30,7 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
   };
   const sized = (def: grpc.ServiceDefinition): grpc.ServiceDefinition => withRequestSize(def, rpc.receiveBytesMax);
   const kv = sized(etcdService('KV').service);
+  const leaseSvc = leaseService(opts.member, rpc);
   const lease = sized(etcdService('Lease').service);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': rpc.receiveBytesMax + limits.grpcReceiveSlackBytes,
@@ -43,12 +46,12 @@ export function createClientServer(opts: ClientServerOptions): grpc.Server {
   });
   server.addService(kv, kvHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
   server.addService(watchServiceDefinition(), watchHandlers(opts.member, opts.progressNotifyIntervalMs));
-  server.addService(lease, leaseHandlers(opts.member, rpc));
+  server.addService(lease, leaseSvc.handlers);
   server.addService(etcdService('Cluster').service, clusterHandlers(opts.member, rpc));
   server.addService(sized(etcdService('Maintenance').service), maintenanceHandlers(opts.member, rpc) as grpc.UntypedServiceImplementation);
-  if (process.env['KEEL_UNARY_FAST_PATH'] !== 'off') {
+  if (opts.fastUnary) {
     const methods = new Map<string, FastMethod>();
-    for (const [def, impls] of [[kv, kvImpls(opts.member)], [lease, leaseImpls(opts.member)]] as const) {
+    for (const [def, impls] of [[kv, kvImpls(opts.member)], [lease, leaseSvc.impls]] as const) {
       for (const [name, impl] of Object.entries(impls)) {
         const m = def[name];
         if (m === undefined) continue;

@@ -12,6 +12,8 @@ export class KeepAliveForwarder {
   private stream: grpc.ClientDuplexStream<object, { TTL: string }> | undefined;
   private target: string | undefined;
   private readonly pending: Pending[] = [];
+  private unaryClient: grpc.Client | undefined;
+  private unaryTarget: string | undefined;
 
   constructor(private readonly timeoutMs: number) {}
 
@@ -27,6 +29,31 @@ export class KeepAliveForwarder {
 
   close(): void {
     this.reset(new EtcdError('Stopped'));
+    this.unaryClient?.close();
+    this.unaryClient = undefined;
+  }
+
+  /**
+   * A follower's lessor does not count leases down (only the leader expires them), so a
+   * follower asks the leader for a lease's remaining TTL, as etcd's followers do.
+   */
+  timeToLive(leaderUrl: string, id: bigint, keys: boolean): Promise<{ TTL: string; grantedTTL: string; keys: Buffer[] }> {
+    const target = leaderUrl.replace(/^https?:\/\//, '');
+    if (this.unaryClient === undefined || this.unaryTarget !== target) {
+      this.unaryClient?.close();
+      const Lease = etcdService('Lease');
+      this.unaryClient = new Lease(target, grpc.credentials.createInsecure());
+      this.unaryTarget = target;
+    }
+    const client = this.unaryClient as unknown as {
+      LeaseTimeToLive(req: object, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: { TTL: string; grantedTTL: string; keys: Buffer[] }) => void): void;
+    };
+    return new Promise((resolve, reject) => {
+      client.LeaseTimeToLive({ ID: id.toString(), keys }, { deadline: Date.now() + this.timeoutMs }, (e, r) => {
+        if (e === null) resolve(r);
+        else reject(e.code === grpc.status.DEADLINE_EXCEEDED ? new EtcdError('Timeout') : new EtcdError('NoLeader'));
+      });
+    });
   }
 
   private streamTo(url: string): grpc.ClientDuplexStream<object, { TTL: string }> {

@@ -10,7 +10,8 @@ interface PbLeaseGrantRequest { TTL: string; ID: string }
 interface PbLeaseIdRequest { ID: string }
 interface PbLeaseTimeToLiveRequest { ID: string; keys: boolean }
 
-export function leaseHandlers(member: Member, rpc: RpcContext): grpc.UntypedServiceImplementation {
+/** The Lease service: grpc-js handlers, and the unary methods as promise functions (fast-unary.ts calls them). */
+export function leaseService(member: Member, rpc: RpcContext): { handlers: grpc.UntypedServiceImplementation; impls: Record<string, UnaryImpl<never, unknown>> } {
   const forwarder = new KeepAliveForwarder(5000 + 2 * member.config.electionTimeoutMs);
   const keepAlive = async (id: bigint): Promise<number | undefined> => {
     try {
@@ -22,17 +23,13 @@ export function leaseHandlers(member: Member, rpc: RpcContext): grpc.UntypedServ
       return forwarder.renew(url, id);
     }
   };
-  const impls = leaseImpls(member);
+  const impls = leaseImpls(member, forwarder);
   const out: grpc.UntypedServiceImplementation = {};
   for (const [name, impl] of Object.entries(impls)) out[name] = unary(impl, rpc) as grpc.UntypedHandleCall;
-  return {
-    ...out,
-    LeaseKeepAlive: keepAliveHandler(member, keepAlive, rpc),
-  };
+  return { handlers: { ...out, LeaseKeepAlive: keepAliveHandler(member, keepAlive, rpc) }, impls };
 }
 
-/** The unary Lease methods as promise functions (grpc-js's handlers above, and fast-unary.ts, call them). */
-export function leaseImpls(member: Member): Record<string, UnaryImpl<never, unknown>> {
+function leaseImpls(member: Member, forwarder: KeepAliveForwarder): Record<string, UnaryImpl<never, unknown>> {
   const h = (): PbHeader => headerOf(member, member.currentRevision());
   return {
     LeaseGrant: (async (req: PbLeaseGrantRequest) => {
@@ -45,7 +42,10 @@ export function leaseImpls(member: Member): Record<string, UnaryImpl<never, unkn
     }) as UnaryImpl<never, unknown>,
     LeaseTimeToLive: (async (req: PbLeaseTimeToLiveRequest) => {
       const id = int64ToBigint(req.ID);
-      const r = await member.leaseTimeToLive(id, req.keys === true);
+      const r = await member.leaseTimeToLive(id, req.keys === true).catch((e: unknown) => {
+        if (e instanceof EtcdError && e.kind === 'NotLeader') return fromLeader(member, forwarder, id, req.keys === true);
+        throw e;
+      });
       // etcd answers an unknown lease with TTL -1 rather than an error; clients rely on it.
       if (r === undefined) return { header: h(), ID: id.toString(), TTL: -1, grantedTTL: 0, keys: [] };
       return { header: h(), ID: id.toString(), TTL: r.ttlSeconds, grantedTTL: r.grantedTtlSeconds, keys: r.keys };
@@ -55,6 +55,17 @@ export function leaseImpls(member: Member): Record<string, UnaryImpl<never, unkn
       return { header: h(), leases: ids.map((id) => ({ ID: id.toString() })) };
     }) as UnaryImpl<never, unknown>,
   };
+}
+
+type TimeToLive = { ttlSeconds: number; grantedTtlSeconds: number; keys: Buffer[] } | undefined;
+
+/** A follower's answer: the leader's count (the header stays this member's, as etcd fills it). */
+async function fromLeader(member: Member, forwarder: KeepAliveForwarder, id: bigint, keys: boolean): Promise<TimeToLive> {
+  const url = member.leaderClientUrl();
+  if (url === undefined) throw new EtcdError('NoLeader');
+  const r = await forwarder.timeToLive(url, id, keys);
+  const ttl = Number(r.TTL);
+  return ttl === -1 ? undefined : { ttlSeconds: ttl, grantedTtlSeconds: Number(r.grantedTTL), keys: r.keys };
 }
 
 function keepAliveHandler(member: Member, keepAlive: (id: bigint) => Promise<number | undefined>, rpc: RpcContext): grpc.handleBidiStreamingCall<PbLeaseIdRequest, unknown> {

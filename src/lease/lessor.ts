@@ -33,6 +33,9 @@ export class Lessor {
   private readonly leases = new Map<bigint, Lease>();
   /** True while this member is the one that expires leases (the leader; always, for a single member). */
   private primary = false;
+  /** Renewals of expired leases waiting for their revoke, by lease; bounded by limits.leaseRevokeWaitersMax. */
+  private readonly goneWaiters = new Map<bigint, Array<(how: 'revoked' | 'demoted') => void>>();
+  private goneWaiting = 0;
 
   constructor(private readonly options: LessorOptions) {
     assert(options.minTtlSeconds >= 1, 'minimum lease TTL is at least one second');
@@ -67,6 +70,29 @@ export class Lessor {
   /** Removes a revoked lease; its keys were deleted by the caller in the same apply. */
   remove(id: bigint): void {
     if (!this.leases.delete(id)) throw new EtcdError('LeaseNotFound');
+    this.wakeGone(id, 'revoked');
+  }
+
+  /** Whether the primary's deadline for `id` has passed (its revoke is on its way). */
+  isExpired(id: bigint): boolean {
+    const lease = this.leases.get(id);
+    return lease !== undefined && this.primary && lease.expiryMs <= this.options.clock.nowMs();
+  }
+
+  /**
+   * Resolves once `id` is revoked, or once this lessor stops being the primary (etcd's Renew of an
+   * expired lease waits for the revoke: the lease must not come back to life).
+   */
+  whenGone(id: bigint): Promise<'revoked' | 'demoted'> {
+    if (!this.leases.has(id)) return Promise.resolve('revoked');
+    if (!this.primary) return Promise.resolve('demoted');
+    if (this.goneWaiting >= limits.leaseRevokeWaitersMax) throw new EtcdError('TooManyRequests');
+    this.goneWaiting++;
+    return new Promise((resolve) => {
+      const list = this.goneWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.goneWaiters.set(id, list);
+    });
   }
 
   /** Keys to delete when `id` is revoked, in key order (one revision deletes them all). */
@@ -124,6 +150,15 @@ export class Lessor {
   demote(): void {
     this.primary = false;
     for (const lease of this.leases.values()) lease.expiryMs = Infinity;
+    for (const id of [...this.goneWaiters.keys()]) this.wakeGone(id, 'demoted');
+  }
+
+  private wakeGone(id: bigint, how: 'revoked' | 'demoted'): void {
+    const list = this.goneWaiters.get(id);
+    if (list === undefined) return;
+    this.goneWaiters.delete(id);
+    this.goneWaiting -= list.length;
+    for (const w of list) w(how);
   }
 
   /** Leases past their deadline, oldest first, at most limits.leaseRevokesPerPassMax. */

@@ -261,8 +261,15 @@ export class Member {
     // etcd's leader only waits until it has applied what is committed (a revoke may be in flight).
     await this.reads.appliedToCommit();
     if (!this.isLeader) throw new EtcdError('NotLeader');
-    if (!this.applier.lessor.has(id)) return undefined;
-    return this.applier.lessor.renew(id);
+    const lessor = this.applier.lessor;
+    if (!lessor.has(id)) return undefined;
+    if (lessor.isExpired(id)) {
+      // etcd's Renew waits for the revoke of an expired lease and then answers it as not found (TTL 0).
+      const how = await this.boundedWait(lessor.whenGone(id));
+      if (how !== 'revoked') throw new EtcdError(how === 'demoted' ? 'NotLeader' : 'Timeout');
+      return undefined;
+    }
+    return lessor.renew(id);
   }
 
   async leaseTimeToLive(id: bigint, withKeys: boolean): Promise<{ ttlSeconds: number; grantedTtlSeconds: number; keys: Buffer[] } | undefined> {
@@ -271,6 +278,8 @@ export class Member {
     const lessor = this.applier.lessor;
     const lease = lessor.get(id);
     if (lease === undefined) return undefined;
+    // Only the leader counts leases down: a follower's answer comes from the leader (api/ forwards it).
+    if (!this.isLeader) throw new EtcdError('NotLeader');
     return { ttlSeconds: lessor.remainingSeconds(id), grantedTtlSeconds: lease.ttlSeconds, keys: withKeys ? lessor.keysOf(id) : [] };
   }
 
@@ -351,8 +360,15 @@ export class Member {
   async memberAdd(peerUrls: string[], isLearner: boolean): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
     this.checkRunning();
     const member = this.applier.members.newMember(peerUrls, isLearner, this.config.initialClusterToken, this.config.maxLearners);
-    await this.proposer.proposeConfChange({ type: isLearner ? 'addLearnerNode' : 'addNode', nodeId: member.id }, member);
-    return { member, members: this.memberList() };
+    // A lone voter that adds a voter cannot commit the change without it (a configuration takes effect
+    // in keel's raft when appended); etcd answers before the new member starts, so keel answers once
+    // the change is in its log: the cluster then waits for the new member, as etcd's does.
+    const voters = this.driver.node.status().confState.voters;
+    const alone = !isLearner && voters.length === 1 && voters[0] === this.memberId;
+    await this.proposer.proposeConfChange({ type: isLearner ? 'addLearnerNode' : 'addNode', nodeId: member.id }, member, alone ? 'appended' : 'applied');
+    const members = this.memberList();
+    if (!members.some((m) => m.id === member.id)) members.push(member);
+    return { member, members };
   }
 
   async memberRemove(id: bigint): Promise<MemberInfo[]> {
@@ -461,6 +477,7 @@ export class Member {
    * the entry commits (committing it may need that very member).
    */
   private onAppended(entries: readonly Entry[]): void {
+    this.proposer.appended(entries);
     for (const e of entries) {
       if (e.type !== 'confChange') continue;
       const cc = decodeConfChange(e.data);
@@ -538,6 +555,14 @@ export class Member {
 
   private addPeers(): void {
     for (const m of this.applier.members.list()) if (m.id !== this.memberId) this.network?.addPeer(m.id, m.peerUrls);
+  }
+
+  /** `p`, or 'timeout' after etcd's request timeout. */
+  private boundedWait<T>(p: Promise<T>): Promise<T | 'timeout'> {
+    return new Promise((resolve) => {
+      const timer = this.env.timers.after(requestTimeoutMs(this.config), () => resolve('timeout'));
+      void p.then((v) => { this.env.timers.cancel(timer); resolve(v); });
+    });
   }
 
   private wakeLeaderWaiters(): void {

@@ -4,9 +4,9 @@
 // again when one is. Every waiter times out after etcd's request timeout.
 import { EtcdError, limits, type TimerHandle, type Timers } from '../util';
 import type { LeaseIdGenerator } from '../lease';
-import type { ConfChange, RaftError } from '../raft';
+import { decodeConfChange, type ConfChange, type Entry, type RaftError } from '../raft';
 import { encodeRequest, type Op } from './requests';
-import { confChangeContext, type MemberInfo } from './membership';
+import { confChangeContext, decodeConfChangeContext, type MemberInfo } from './membership';
 import type { ApplyOutcome } from './applier';
 
 /** What proposing needs from raft. */
@@ -28,6 +28,8 @@ export class Proposer {
   private readonly waiters = new Map<bigint, Waiter>();
   /** Proposals made while no leader was known; bounded by limits.applyQueueRequestsMax. */
   private parked: Uint8Array[] = [];
+  /** Conf changes answered once appended here (bounded by the waiters: an ID leaves when its waiter does). */
+  private readonly answerWhenAppended = new Set<bigint>();
   private stopped = false;
 
   constructor(
@@ -48,12 +50,16 @@ export class Proposer {
     return settled;
   }
 
-  /** Proposes a conf change whose context carries the waiter's request ID and the member's record. */
-  proposeConfChange(cc: Omit<ConfChange, 'context'>, member: MemberInfo): Promise<void> {
+  /**
+   * Proposes a conf change whose context carries the waiter's request ID and the member's record.
+   * It settles when applied, or — `answer: 'appended'` — once this member has it in its log.
+   */
+  proposeConfChange(cc: Omit<ConfChange, 'context'>, member: MemberInfo, answer: 'applied' | 'appended' = 'applied'): Promise<void> {
     if (this.stopped) return Promise.reject(new EtcdError('Stopped'));
     if (this.waiters.size >= limits.applyQueueRequestsMax) return Promise.reject(new EtcdError('TooManyRequests'));
     const id = this.ids.next();
     const settled = this.wait<void>(id);
+    if (answer === 'appended') this.answerWhenAppended.add(id);
     if (this.raft.leader() !== 0n) {
       const err = this.raft.proposeConfChange({ ...cc, context: confChangeContext(id, member) });
       if (err !== null) this.settleOne(id, false, new EtcdError('Unhealthy'));
@@ -65,6 +71,17 @@ export class Proposer {
   /** Hands applied outcomes to their waiters (outcomes of other members' proposals have none here). */
   settle(outcomes: readonly ApplyOutcome[]): void {
     for (const o of outcomes) this.settleOne(o.requestId, o.ok, o.value);
+  }
+
+  /** Entries this member just made durable: conf changes waited on until appended are answered. */
+  appended(entries: readonly Entry[]): void {
+    if (this.answerWhenAppended.size === 0) return;
+    for (const e of entries) {
+      if (e.type !== 'confChange') continue;
+      const { requestId } = decodeConfChangeContext(decodeConfChange(e.data).context);
+      if (requestId === undefined || !this.answerWhenAppended.has(requestId)) continue;
+      this.settleOne(requestId, true, undefined);
+    }
   }
 
   /** A leader is known again: propose what was parked. */
@@ -93,6 +110,7 @@ export class Proposer {
     return new Promise<T>((resolve, reject) => {
       const timer = this.timers.after(this.timeoutMs, () => {
         this.waiters.delete(id);
+        this.answerWhenAppended.delete(id);
         reject(new EtcdError('Timeout'));
       });
       this.waiters.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
@@ -115,6 +133,7 @@ export class Proposer {
 
   private settleOne(id: bigint, ok: boolean, value: unknown): void {
     const w = this.waiters.get(id);
+    this.answerWhenAppended.delete(id);
     if (w === undefined) return;
     this.waiters.delete(id);
     this.timers.cancel(w.timer);

@@ -42,6 +42,8 @@ export const mvccBatchRevisionsMax = 1_000_000;
 export const mvccEventListenersMax = 16;
 /** Leases one member holds (etcd has no limit; this bounds memory at ~100 B each). */
 export const leasesMax = 10_000_000;
+/** Keepalives of expired leases waiting for the revoke at once (each answers once the lease is gone). */
+export const leaseRevokeWaitersMax = 100_000;
 /** Expired leases handed out for revocation per expiry pass (etcd: leaseRevokeRate 1000/s at 500 ms passes). */
 export const leaseRevokesPerPassMax = 500;
 

@@ -255,9 +255,9 @@ export interface StartOptions {
   /** Existing data dir to use (kept on cleanup); default a fresh temp dir (removed on cleanup). */
   dataDir?: string;
   clientPort?: number;
-  /** etcd only (keel gets peer flags only with passPeerFlags). */
+  /** Default: a free port (keel, like etcd, listens on its peer URL even alone). */
   peerPort?: number;
-  /** keel: also pass --listen-peer-urls, --initial-advertise-peer-urls, --initial-cluster. */
+  /** keel: pass --listen-peer-urls, --initial-advertise-peer-urls, --initial-cluster (default true; false tests the defaults). */
   passPeerFlags?: boolean;
   /** Binary override (etcd) or entry script (keel). */
   bin?: string;
@@ -384,7 +384,7 @@ export class ServerProcess {
     }
     const entry = this.opts.bin ?? keelEntry();
     if (entry === undefined) throw new Error(missingTools(['keel']).join('; '));
-    return { file: process.execPath, args: [entry, ...base, ...(this.opts.passPeerFlags === true ? peer : []), ...extra] };
+    return { file: process.execPath, args: [entry, ...base, ...(this.opts.passPeerFlags === false ? [] : peer), ...extra] };
   }
 
   private async start(): Promise<void> {

@@ -105,3 +105,25 @@ test('lease IDs follow etcd: member ID low 16 bits on top, positive, increasing,
   assert.equal(a >> 48n, 0x694dn);
   assert.ok(a > 0n && b === a + 1n);
 });
+
+// Found by jepsen/'s lease workload: a keepalive that arrived after the deadline but before the
+// revoke renewed the lease, and its keys then vanished anyway. etcd's Renew waits for the revoke.
+test('an expired lease is not renewed: a keepalive waits for its revoke (or for a demotion)', async () => {
+  const { l, clock } = lessor();
+  l.grant(1n, 5);
+  l.grant(2n, 5);
+  clock.advance(5_000);
+  assert.equal(l.isExpired(1n), true);
+  assert.equal(l.isExpired(99n), false);
+  let how: string | undefined;
+  const gone = l.whenGone(1n).then((h) => { how = h; });
+  await Promise.resolve();
+  assert.equal(how, undefined, 'still waiting: the revoke has not been applied');
+  l.remove(1n);
+  await gone;
+  assert.equal(how, 'revoked');
+  const demoted = l.whenGone(2n);
+  l.demote();
+  assert.equal(await demoted, 'demoted');
+  assert.equal(l.isExpired(2n), false, 'a follower expires nothing');
+});
