@@ -76,3 +76,17 @@ test('a lone member answers member add before the new member starts (as etcd), a
   assert.equal(r.members.length, 2);
   c.close();
 });
+
+test('a member with a data dir restarts whatever --initial-cluster-state says (as etcd)', { skip, timeout: 120_000 }, async () => {
+  const ports = { client: await freePort(), peer: await freePort() };
+  const first = await startKeel({ name: 'r1', clientPort: ports.client, peerPort: ports.peer });
+  const c = new EtcdClient(first.endpoint, { deadlineMs: 10_000 });
+  must(await c.put({ key: Buffer.from('k'), value: Buffer.from('v') }));
+  c.close();
+  await first.stop();
+  // Before: keel asked the (absent) peers for the cluster ID and exited 1.
+  const again = await startKeel({ name: 'r1', dataDir: first.dataDir, clientPort: ports.client, peerPort: ports.peer, extraArgs: ['--initial-cluster-state', 'existing'] });
+  const d = new EtcdClient(again.endpoint, { deadlineMs: 10_000 });
+  assert.equal(must(await d.range({ key: Buffer.from('k') })).kvs[0]?.value.toString(), 'v');
+  d.close();
+});
