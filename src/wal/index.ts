@@ -1,0 +1,6 @@
+// The raft WAL: WalStorage (a drop-in for storage/'s DurableRaftStorage),
+// offline inspection and repair for keelutl, and the one-time migration of a
+// LevelDB raft log.
+export { WalStorage, WalCorruptError, type WalOptions, type WalOpenReport } from './wal-storage';
+export { WalLockedError } from './lock';
+export { crc32cImplementation } from './crc32c';
