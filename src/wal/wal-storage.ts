@@ -304,6 +304,32 @@ export class WalStorage implements Storage {
     return snap;
   }
 
+  /**
+   * Fills a new, empty WAL with the log source holds (hard state, snapshot,
+   * log start, entries): the first segment's checkpoint carries the first
+   * three, then the entries follow in synced frames. For the migration.
+   */
+  async importLog(source: Storage): Promise<void> {
+    assert(this.isNew() && this.segments.length === 0, 'import into a new WAL only');
+    const start = source.firstIndex() - 1;
+    this.state.startFrom({
+      hardState: source.initialState().hardState,
+      snapshot: source.snapshot(),
+      logStart: { index: start, term: source.term(start) },
+      lastIndex: start,
+    });
+    const last = source.lastIndex();
+    await this.serialize(async () => {
+      if (last <= start) await this.writeRecords([{ kind: 'hardState', hardState: this.state.hardState }]);
+      for (let lo = start + 1; lo <= last; ) {
+        const hi = Math.min(last + 1, lo + limits.walMigrateBatchEntriesMax);
+        const ents = source.entries(lo, hi, limits.walSegmentBytes);
+        await this.writeRecords(ents.map((entry) => ({ kind: 'entry', entry })));
+        lo += ents.length;
+      }
+    });
+  }
+
   /** Writes records as one synced frame (in a new segment when the current one is full), then applies them in memory. */
   private async writeRecords(records: readonly WalRecord[]): Promise<void> {
     let frame = encodeFrame(this.nextSeq, records, crc32c);
