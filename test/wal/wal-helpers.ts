@@ -24,6 +24,8 @@ export interface ChildOptions {
   killAfterMs?: number;
   maxWrites?: number;
   env?: Record<string, string>;
+  /** SIGKILL the child when this settles (after it is ready). */
+  stop?: Promise<unknown>;
 }
 
 /** Runs the crash child on dir; a guard kills it after 20 s whatever happens. */
@@ -44,6 +46,7 @@ export function runChild(dir: string, seed: number, o: ChildOptions): Promise<Ch
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => (stderr += s));
     const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    void o.stop?.finally(() => child.kill('SIGKILL'));
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(guard);
