@@ -23,6 +23,15 @@ export function writeAt(fd: number, buf: Buffer, position: number): Promise<void
   });
 }
 
+/**
+ * pwrite on the calling thread: on a preallocated file it only copies into
+ * the page cache (a few µs), and it spares a thread-pool round trip per save
+ * (measured: ~30 µs CPU and latency); the fdatasync after it is what waits.
+ */
+export function writeAllSync(fd: number, buf: Buffer, position: number): void {
+  for (let done = 0; done < buf.length; ) done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
+}
+
 export function datasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err === null ? resolve() : reject(err))));
 }

@@ -21,7 +21,7 @@ import {
 import { encodeFrame, entryRecordOverheadBytes, readRecord, type WalRecord } from './codec';
 import { crc32c } from './crc32c';
 import { EntryCache } from './entry-cache';
-import { datasync, fsyncDir, prepareSpare, removePartialSpare, spareName, spareReady, writeAt, zeroFill, zeroRangeSync } from './files';
+import { datasync, fsyncDir, prepareSpare, removePartialSpare, spareName, spareReady, writeAllSync, zeroFill, zeroRangeSync } from './files';
 import { lockWal, type WalLock } from './lock';
 import { LogState, type RecordPlace } from './log-state';
 import { readWal, segmentName, type Problem, type WalRead } from './read';
@@ -350,7 +350,7 @@ export class WalStorage implements Storage {
       }
       assert(seg !== undefined, 'a segment to write to');
       const at = this.writeOffset;
-      await writeAt(seg.fd, buf, at);
+      writeAllSync(seg.fd, buf, at);
       failpoint('wal-before-sync');
       await datasync(seg.fd);
       this.writeOffset = at + buf.length;
