@@ -10,11 +10,18 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { makeConfState } from '../../src/raft';
+import type { DurableRaftStorage } from '../../src/storage';
 import { WalStorage, type WalOptions } from '../../src/wal';
 import {
   applyToModel, applyToStorage, assertRaftAcceptable, assertSameLog, bootstrapConfState, newModel, plan,
   type OpKind, type OpSeed,
 } from '../storage/raft-model';
+
+// Compile-time: WalStorage has every public member of DurableRaftStorage with a compatible type, and
+// opens the same way, so wiring it into the server (src/server/raft-log.ts) is a one-line change.
+type DurablePublicApi = { [K in keyof DurableRaftStorage]: DurableRaftStorage[K] };
+export const dropInInstance: (w: WalStorage) => DurablePublicApi = (w) => w;
+export const dropInOpen: (dir: string) => Promise<DurablePublicApi> = (dir) => WalStorage.open(dir);
 
 const seedArb: fc.Arbitrary<OpSeed> = fc.record({
   kind: fc.constantFrom<OpKind>('save', 'save', 'save', 'save', 'recv', 'create', 'create', 'stale', 'reopen'),

@@ -13,6 +13,7 @@ import { failpoint, failpointsActive, installFailpoints, parseFailpoints, uninst
 import { WalCorruptError, WalLockedError, WalRepairRefused, WalStorage, inspectWal, repairWal } from '../../src/wal';
 import { crc32c, crc32cTable } from '../../src/wal/crc32c';
 import { digest } from '../storage/raft-model';
+import { freePort, keelEntry } from '../helpers/procs';
 import { runChild } from './wal-helpers';
 
 const cs = makeConfState([1n]);
@@ -229,4 +230,20 @@ test('a child process without KEEL_FAILPOINTS passes every failpoint and exits c
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.acks, 300);
   assert.deepEqual((await openDigest(dir)).digest, r.acked);
+}));
+
+test('keel (bin/keel.js) refuses a bad KEEL_FAILPOINTS before opening its data dir', withDir(async (dir) => {
+  const entry = keelEntry();
+  assert.ok(entry !== undefined, 'bin/keel.js exists');
+  const client = await freePort();
+  const peer = await freePort();
+  const r = spawnSync(process.execPath, [
+    entry, '--name', 'fp', '--data-dir', path.join(dir, 'data'),
+    '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+  ], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, KEEL_FAILPOINTS: 'raft-after-save=explode' } });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /invalid KEEL_FAILPOINTS/);
+  assert.match(r.stderr, /unknown action \\"explode\\"/);
+  assert.equal(fs.existsSync(path.join(dir, 'data')), false, 'nothing was opened');
 }));
