@@ -83,13 +83,6 @@ export class LogIndex {
     return this.lengths[this.slot(i)] as number;
   }
 
-  /** Lowest segment number any live entry is in (holeSegment when none). */
-  lowestSeg(): number {
-    let low = holeSegment;
-    for (let k = this.head; k < this.head + this.count; k++) low = Math.min(low, this.segs[k] as number);
-    return low;
-  }
-
   /** Bytes the arrays hold (reported by inspectWal and the memory test). */
   bytes(): number {
     return this.terms.byteLength + this.segs.byteLength + this.offsets.byteLength + this.lengths.byteLength;

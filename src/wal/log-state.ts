@@ -70,6 +70,7 @@ export class LogState {
         const e = r.entry;
         if (e.index <= this.logStart.index) return;
         if (e.index > this.lastIndex() + 1) throw new CorruptRecord(`entry ${e.index} leaves a gap after ${this.lastIndex()}`);
+        assert(place.offset + place.length <= 2 ** 32, 'WAL record offsets fit in 32 bits');
         this.index.truncateFrom(e.index);
         this.index.push(e.term, place.seg, place.offset, place.length);
         this.holeEnd = Math.min(this.holeEnd, e.index - 1);
@@ -113,8 +114,4 @@ export class LogState {
       prev = t;
     }
   }
-}
-
-export function assertPlace(place: RecordPlace): void {
-  assert(place.offset + place.length <= 2 ** 32, 'WAL record offsets fit in 32 bits');
 }

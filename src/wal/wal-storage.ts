@@ -147,7 +147,11 @@ export class WalStorage implements Storage {
       const e = this.cache.get(i);
       if (e === undefined) {
         const run = this.readRun(out, i, Math.min(hi, this.cache.low() ?? hi), maxBytes, size);
-        if (run.next === i) break;
+        if (run.next === i) {
+          // Only the byte limit stops a run before its first entry, and raft always gets at least one.
+          assert(out.length > 0, 'an entries() read returns at least one entry');
+          break;
+        }
         i = run.next;
         size = run.size;
         continue;
@@ -333,6 +337,8 @@ export class WalStorage implements Storage {
   /** Writes records as one synced frame (in a new segment when the current one is full), then applies them in memory. */
   private async writeRecords(records: readonly WalRecord[]): Promise<void> {
     let frame = encodeFrame(this.nextSeq, records, crc32c);
+    // A frame the reader would refuse must never be written.
+    assert(frame.buf.length <= limits.walFrameBytesMax, 'a WAL frame (one save) fits walFrameBytesMax');
     const current = this.segments[this.segments.length - 1];
     const rollover = current === undefined || (this.framesInSegment > 0 && this.writeOffset + frame.buf.length > this.segmentBytes);
     let seg = current;

@@ -49,7 +49,8 @@ test('a WAL killed -9 mid-write reopens as the last acknowledged state or the on
     const ctx = `SEED=${seed} round ${round}`;
     checkKilled(r, ctx);
     acks += r.acks;
-    const got = (await reopenDigest(dir)).digest;
+    const { digest: got, torn } = await reopenDigest(dir);
+    if (process.env['DEBUG_CRASH'] !== undefined) console.log(`${ctx}: ${r.acks} acks, ${got === r.acked ? 'acked' : 'in-flight'} state${torn ? ', torn tail cut' : ''}`);
     const allowed = [r.acked, r.inFlight].filter((d) => d !== undefined);
     assert.ok(allowed.includes(got), `${ctx}: reopened ${got}, expected one of ${allowed.join(', ')}`);
   }

@@ -76,7 +76,7 @@ test('WalStorage answers like MemoryStorage across saves, snapshots, compaction,
         rmSync(dir, { recursive: true, force: true });
       }
     }),
-    { numRuns: 60 },
+    { numRuns: Number(process.env['WAL_MODEL_RUNS'] ?? 60) },
   );
   // The property must have exercised what it is about, not only single-segment logs.
   assert.ok(rolledOver > 0, 'some runs rolled over to a new segment');
