@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Member, createLogger, defaultConfig, etcdVersion, clusterVersion, type ServerConfig, type Logger, type LogLevel, type PeerNetwork, parseInitialCluster, parseRetention } from '../src/server';
 import { createClientServer, listen } from '../src/api';
 import { Transport, probeClusterId, type TlsFiles } from '../src/transport';
-import { limits } from '../src/util';
+import { failpointsActive, installFailpoints, limits } from '../src/util';
 import { parseFlags, usage, shortUsage, durationMs, FlagError, type ParsedFlags } from './keel-flags';
 
 const keelVersion = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -169,6 +169,7 @@ function peerTls(f: ParsedFlags): TlsFiles | undefined {
 async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: number, tls: TlsFiles | undefined): Promise<void> {
   log.info('starting keel', { 'keel-version': keelVersion, 'etcd-version': etcdVersion, 'node-version': process.version, name: cfg.name, 'data-dir': cfg.dataDir, 'advertise-client-urls': cfg.advertiseClientUrls, 'listen-client-urls': cfg.listenClientUrls, 'max-request-bytes': cfg.maxRequestBytes, 'max-txn-ops': cfg.maxTxnOps, 'quota-backend-bytes': cfg.quotaBackendBytes });
   let stopping = false;
+  installFailpointsFromEnv(log);
   const fatal = (e: unknown): void => {
     log.error('fatal error; stopping member', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
     process.exit(1);
@@ -225,6 +226,18 @@ async function run(cfg: ServerConfig, log: Logger, progressNotifyIntervalMs: num
   };
   process.on('SIGTERM', () => shutdown('terminated'));
   process.on('SIGINT', () => shutdown('interrupt'));
+}
+
+/** Test-only crash points (src/util/failpoints.ts): KEEL_FAILPOINTS and KEEL_FAILPOINT_PROBABILITY; off when unset. */
+function installFailpointsFromEnv(log: Logger): void {
+  const spec = process.env['KEEL_FAILPOINTS'] ?? '';
+  try {
+    installFailpoints({ spec, probability: process.env['KEEL_FAILPOINT_PROBABILITY'], random: Math.random, kill: () => process.kill(process.pid, 'SIGKILL') });
+  } catch (e) {
+    log.error('invalid KEEL_FAILPOINTS', { error: (e as Error).message });
+    process.exit(1);
+  }
+  if (failpointsActive()) log.warn('failpoints are active: this member will kill itself on purpose (testing only)', { failpoints: spec, probability: process.env['KEEL_FAILPOINT_PROBABILITY'] ?? '1' });
 }
 
 main().catch((e: unknown) => {

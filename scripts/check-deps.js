@@ -13,7 +13,9 @@ const allowed = {
   mvcc: ['util', 'storage'],
   lease: ['util', 'storage', 'mvcc'],
   auth: ['util', 'storage', 'mvcc'],
-  server: ['util', 'raft', 'storage', 'mvcc', 'lease', 'auth'],
+  // The raft WAL; storage only for migrating a LevelDB raft log (DurableRaftStorage) into it.
+  wal: ['util', 'raft', 'storage'],
+  server: ['util', 'raft', 'storage', 'wal', 'mvcc', 'lease', 'auth'],
   transport: ['util', 'raft', 'server', 'proto'],
   proto: [],
   api: ['util', 'server', 'mvcc', 'lease', 'auth', 'proto'],
@@ -26,6 +28,7 @@ const externalOnly = {
   '@grpc/proto-loader': ['proto'],
   level: ['storage'],
   'classic-level': ['storage'],
+  '@node-rs/crc32': ['wal'],
 };
 
 function walk(dir, out) {

@@ -168,3 +168,21 @@ export const forwardedKeepAlivesMax = 10_000;
 export const raftLogPendingWritesMax = 1024;
 /** (time, revision) samples the periodic auto-compactor keeps. */
 export const autoCompactionSamplesMax = 100_000;
+
+// --- raft WAL (src/wal) ---
+/** Size a WAL segment file is preallocated to (etcd's SegmentSizeBytes); a batch larger than a segment gets a segment of its own. */
+export const walSegmentBytes = 64 * 1024 * 1024;
+/** Bytes of recent entries the WAL keeps in memory; older entries are read back from the segment files on demand. */
+export const walEntryCacheBytesMax = 64 * 1024 * 1024;
+/** Largest frame (one save) written or accepted when reading; a larger length read from disk means a corrupt file. */
+export const walFrameBytesMax = 1024 * 1024 * 1024;
+/** Segment files one WAL holds (each stays open for reads); compaction releases them. */
+export const walSegmentsMax = 65_536;
+/** Bytes of zeros written per call while preallocating a segment. */
+export const walZeroChunkBytes = 1024 * 1024;
+/** Bytes read from a segment per call when serving entries from disk. */
+export const walReadChunkBytesMax = 16 * 1024 * 1024;
+/** Entries copied per batch when migrating a LevelDB raft log into a WAL. */
+export const walMigrateBatchEntriesMax = 10_000;
+/** Handlers (open WALs) a power-loss failpoint truncates before it kills the process. */
+export const failpointPowerLossHandlersMax = 64;

@@ -133,8 +133,11 @@ export function applyToModel(model: Model, p: Plan): void {
   }
 }
 
+/** What the plans write through: DurableRaftStorage, and the WAL that replaces it. */
+export type RaftLogWriter = Pick<DurableRaftStorage, 'save' | 'createSnapshotAndCompact'>;
+
 /** Runs a plan against the durable storage (reopen is the caller's business). */
-export async function applyToStorage(s: DurableRaftStorage, p: Plan): Promise<void> {
+export async function applyToStorage(s: RaftLogWriter, p: Plan): Promise<void> {
   if (p.t === 'save') await s.save(p.hs, p.entries, p.snapshot);
   else if (p.t === 'create') await s.createSnapshotAndCompact(p.i, p.confState, p.data, p.keep);
   else if (p.t === 'stale') {
