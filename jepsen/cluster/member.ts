@@ -34,6 +34,7 @@ export class MemberProcess {
   private expectExit = false;
   private tail = '';
   paused = false;
+  private firstStart: { initialCluster: string; state: 'new' | 'existing' } | undefined;
   /** Set when the member is removed from the cluster: it is never restarted again. */
   removed = false;
   /** Environment the next start adds (faketime, failpoints). */
@@ -89,7 +90,9 @@ export class MemberProcess {
   /** Spawns the member; resolves once it is spawned (readiness is the cluster's business, watched by events). */
   start(initialCluster: string, state: 'new' | 'existing'): void {
     if (this.running) return;
-    const args = this.flags(initialCluster, state);
+    // A restart repeats the first start's flags, as a unit file would (etcd ignores them once the data dir exists).
+    this.firstStart ??= { initialCluster, state };
+    const args = this.flags(this.firstStart.initialCluster, this.firstStart.state);
     const cmd = this.cfg.target === 'keel'
       ? this.net.wrap(this.cfg.slot, process.execPath, [this.cfg.bin, ...args])
       : this.net.wrap(this.cfg.slot, this.cfg.bin, args);

@@ -106,6 +106,12 @@ export async function runJepsen(o: RunOptions, repoRoot: string, log: (m: string
     net.teardown();
   };
   process.once('exit', killAll);
+  const onSignal = (sig: NodeJS.Signals): void => {
+    killAll();
+    process.kill(process.pid, sig);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     if (own) {
       log(`starting ${o.members} ${version} members (${net.kind}) in ${dir}`);
@@ -150,6 +156,8 @@ export async function runJepsen(o: RunOptions, repoRoot: string, log: (m: string
     net.teardown();
     releasePorts();
     process.removeListener('exit', killAll);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
 }
 
@@ -158,7 +166,8 @@ async function probeMembers(rec: Recorder, endpoints: Endpoint[]): Promise<void>
   const inv = rec.invoke(rec.newProcess(), 'cluster', 'member-state', {});
   let states: MemberState[] = [];
   let converged = false;
-  for (let attempt = 0; attempt < convergeAttemptsMax && !converged; attempt++) {
+  const deadline = Date.now() + 30_000;
+  for (let attempt = 0; attempt < convergeAttemptsMax && !converged && Date.now() < deadline; attempt++) {
     states = (await Promise.all(endpoints.map((e) => probeOne(e)))).filter((s): s is MemberState => s !== undefined);
     converged = states.length === endpoints.length && new Set(states.map((s) => s.appliedIndex)).size === 1;
     if (!converged) await sleep(500);
