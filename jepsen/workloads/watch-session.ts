@@ -6,7 +6,7 @@
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Client, Event, KeyValue, WatchResponse } from '../../src/client';
 import { watchSessionDeliveriesMax, watchSessionEventsMax } from '../limits';
-import { prefixEnd, type Worker } from './common';
+import { prefixEnd, sleep, type Worker } from './common';
 
 export interface WatchEvent {
   type: 'PUT' | 'DELETE';
@@ -80,6 +80,8 @@ export async function watchSession(w: Worker, spec: SessionSpec): Promise<Sessio
   const inv = { value: { prefix: spec.prefix, start: spec.start }, extra: spec.extra ?? {} };
   await w.op('watch', inv, async (c) => {
     endReason = await stream(c, spec, result, w);
+    // A member that is down refuses streams at once: back off instead of spinning.
+    if (result.deliveries.length === 0) await sleep(500);
     const type = endReason === 'closed' || endReason === 'canceled' || endReason === 'until' ? 'ok' : 'info';
     return { type, fields: { value: result.deliveries, extra: { ...(spec.extra ?? {}), end: endReason } } };
   });
