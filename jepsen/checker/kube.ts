@@ -25,7 +25,7 @@ export function checkKube(history: readonly HistoryOp[]): CheckResult {
   const ops = history.filter((op) => workloadOf(op) === 'kube');
   const anomalies: Anomaly[] = [];
   const { byKey, uncertain } = writesByKey(ops);
-  guardedWrites(ops, byKey, anomalies);
+  guardedWrites(ops, byKey, uncertain, anomalies);
   const lists = checkLists(ops, byKey, uncertain, anomalies);
   const watch = checkWatch(history, { workload: 'kube', checker: 'kube-watch' });
   anomalies.push(...watch.anomalies);
@@ -57,7 +57,7 @@ function writesByKey(ops: readonly HistoryOp[]): { byKey: Map<string, KeyWrite[]
   return { byKey, uncertain };
 }
 
-function guardedWrites(ops: readonly HistoryOp[], byKey: Map<string, KeyWrite[]>, out: Anomaly[]): void {
+function guardedWrites(ops: readonly HistoryOp[], byKey: Map<string, KeyWrite[]>, uncertain: Map<string, number>, out: Anomaly[]): void {
   for (const op of ops) {
     const nested = op.extra?.['nestedRevision'];
     if (op.type === 'ok' && typeof nested === 'number' && nested !== op.revision) {
@@ -74,7 +74,8 @@ function guardedWrites(ops: readonly HistoryOp[], byKey: Map<string, KeyWrite[]>
       if (w.guard > 0 && prev !== undefined && prev.rev > w.guard && prev.rev < w.rev) {
         out.push({ kind: 'kube-lost-update', ops: [prev.op, w.op], key, explanation: `a write guarded by mod_revision ${w.guard} succeeded at ${w.rev}, yet ${key} had been written at ${prev.rev} in between` });
       }
-      if (w.guard === 0 && w.type === 'PUT' && prev !== undefined && prev.type === 'PUT') {
+      // An indeterminate delete may have come in between, so only keys without one are judged.
+      if (w.guard === 0 && w.type === 'PUT' && prev !== undefined && prev.type === 'PUT' && !uncertain.has(key)) {
         out.push({ kind: 'kube-duplicate-create', ops: [prev.op, w.op], key, explanation: `create of ${key} (MOD == 0) succeeded at ${w.rev} although it existed since ${prev.rev}` });
       }
     }
