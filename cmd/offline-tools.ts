@@ -5,7 +5,7 @@
 // (LevelDB) and <data-dir>/member/wal (the raft log), as src/server lays it out.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OfflineError, type BootstrapIds, type BootstrapMember, type DbHashKV, type DbStatus, type DefragResult, type OfflineTools } from '../src/cli';
+import { OfflineError, type BootstrapIds, type BootstrapMember, type DbHashKV, type DbStatus, type DefragResult, type OfflineTools, type RestoreResult } from '../src/cli';
 import { clusterIdOf, memberIdOf, restoreSnapshot, snapshotStatus } from '../src/server';
 import { openLevelBackend, SnapshotFileError, type Backend } from '../src/storage';
 import { MvccStore, hashKv } from '../src/mvcc';
@@ -49,13 +49,23 @@ async function status(file: string): Promise<DbStatus> {
 }
 
 /** restoreSnapshot writes a fresh dir; an empty one (etcdutl 3.5 accepts it) is filled through a staging dir inside it. */
-async function restore(file: string, dataDir: string): Promise<{ keys: number; revision: number }> {
+async function restoreInto(file: string, dataDir: string): Promise<{ keys: number; revision: number }> {
   if (!fs.existsSync(dataDir)) return restoreSnapshot(file, dataDir);
   const staging = path.join(dataDir, `.keel-restore-${process.pid}`);
   const result = await restoreSnapshot(file, staging);
   fs.renameSync(path.join(staging, 'member'), path.join(dataDir, 'member'));
   fs.rmSync(staging, { recursive: true, force: true });
   return result;
+}
+
+async function restore(file: string, dataDir: string): Promise<RestoreResult> {
+  const result = await restoreInto(file, dataDir);
+  // The restored store's compaction, which etcdctl 3.4 logs: read back from what was written.
+  const { backend } = await openExisting(dataDir);
+  const store = await MvccStore.open(backend, { leaseExists: () => true });
+  const compactRevision = store.compactRevision();
+  await store.close();
+  return { ...result, compactRevision };
 }
 
 function bootstrapIds(members: readonly BootstrapMember[], token: string): Promise<BootstrapIds> {

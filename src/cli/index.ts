@@ -3,5 +3,5 @@
 export { run, commandTree } from './main';
 export { Exit, exitBySignal } from './exit';
 export type { Io, Env } from './io';
-export { OfflineError, type OfflineErrorKind, type OfflineTools, type DefragResult, type BootstrapMember, type BootstrapIds } from './offline';
+export { OfflineError, type OfflineErrorKind, type OfflineTools, type DefragResult, type RestoreResult, type BootstrapMember, type BootstrapIds } from './offline';
 export type { DbStatus, DbHashKV } from './printers';

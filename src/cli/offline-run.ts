@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { goDuration, hexID, humanizeBytes } from './go-format';
 import { Exit, ExitError } from './exit';
-import { OfflineError, type DefragResult, type OfflineTools } from './offline';
+import { OfflineError, type DefragResult, type OfflineTools, type RestoreResult } from './offline';
 import type { DbHashKV, DbStatus } from './printers';
 import { planRestore, type RestoreFlags } from './restore-plan';
 import type { LogField, LogInfo } from './zap-log';
@@ -22,6 +22,8 @@ export interface OfflineDialect {
   restoredCaller: string;
   /** etcdutl 3.5 logs the URLs it resolves while matching advertised and cluster peer URLs. */
   resolvedCaller?: string;
+  /** etcdctl 3.4 logs the restored store's last compaction (mvcc's restore). */
+  compactCaller?: string;
   /** etcdutl 3.5 logs the membership trim of the restored backend. */
   trimmingCaller?: string;
   /** Fields etcdutl 3.5 adds to the restore lines. */
@@ -108,10 +110,16 @@ export async function snapshotRestore(tools: OfflineTools, d: OfflineDialect, re
   d.log(d.restoringCaller, 'restoring snapshot', dirs);
   statSnapshotFile('open', req.file);
   const ids = await tools.bootstrapIds(plan.members, plan.token);
+  let restored: RestoreResult;
   try {
-    await tools.snapshotRestore(req.file, dataDir);
+    restored = await tools.snapshotRestore(req.file, dataDir);
   } catch (e) {
     fail(errorMessage(e));
+  }
+  if (d.compactCaller !== undefined && restored.compactRevision > 0) {
+    d.log(d.compactCaller, 'restored last compact revision', [
+      ['meta-bucket-name', 'meta'], ['meta-bucket-name-key', 'finishedCompactRev'], ['restored-compact-revision', restored.compactRevision],
+    ]);
   }
   if (d.trimmingCaller !== undefined) d.log(d.trimmingCaller, 'Trimming membership information from the backend...');
   const added = plan.members.map((m, i) => ({ id: ids.memberIds[i] ?? 0n, peerUrls: m.peerUrls }));

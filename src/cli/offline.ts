@@ -31,6 +31,13 @@ export interface DefragResult {
   sizeAfterBytes: number;
 }
 
+export interface RestoreResult {
+  keys: number;
+  revision: number;
+  /** The last finished compaction in the restored store, 0 if none. */
+  compactRevision: number;
+}
+
 export interface BootstrapMember {
   name: string;
   peerUrls: readonly string[];
@@ -46,7 +53,7 @@ export interface OfflineTools {
   /** Hash, revision, keys and size of a snapshot file. */
   snapshotStatus(file: string): Promise<DbStatus>;
   /** Writes a data dir (absent or empty) that a new member starts from. */
-  snapshotRestore(file: string, dataDir: string): Promise<{ keys: number; revision: number }>;
+  snapshotRestore(file: string, dataDir: string): Promise<RestoreResult>;
   /** The member and cluster IDs etcd derives from --initial-cluster and its token. */
   bootstrapIds(members: readonly BootstrapMember[], clusterToken: string): Promise<BootstrapIds>;
   /** Rewrites a stopped member's backend to drop deleted data. */

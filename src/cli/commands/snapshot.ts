@@ -76,6 +76,7 @@ export function notSupported(what: string, why: string): (ctx: Context) => Promi
 const etcdctl34: OfflineDialect = {
   log: () => undefined,
   restoringCaller: 'snapshot/v3_snapshot.go:296',
+  compactCaller: 'mvcc/kvstore.go:388',
   addedMemberCaller: 'membership/cluster.go:392',
   restoredCaller: 'snapshot/v3_snapshot.go:309',
   restoreExtra: [],
