@@ -1,6 +1,7 @@
 // keelctl (etcdctl's v3 commands, flags, ETCDCTL_* variables and output) and
 // keelutl (etcdutl's offline commands). Entered from cmd/ only.
 export { run, commandTree } from './main';
+export { runUtl } from './keelutl';
 export { Exit, exitBySignal } from './exit';
 export type { Io, Env } from './io';
 export { OfflineError, type OfflineErrorKind, type OfflineTools, type DefragResult, type RestoreResult, type BootstrapMember, type BootstrapIds } from './offline';
