@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { goDuration, hexID, humanizeBytes } from './go-format';
 import { Exit, ExitError } from './exit';
-import { OfflineError, type DefragResult, type OfflineTools, type RestoreResult } from './offline';
+import { assert } from '../util';
+import { OfflineError, type BootstrapIds, type BootstrapMember, type DefragResult, type OfflineTools, type RestoreResult } from './offline';
 import type { DbHashKV, DbStatus } from './printers';
 import { planRestore, type RestoreFlags } from './restore-plan';
 import type { LogField, LogInfo } from './zap-log';
@@ -92,44 +93,59 @@ export async function snapshotStatus(tools: OfflineTools, file: string): Promise
   }
 }
 
+/** The restore's data dir (checked) and the dirs etcd names in its restore lines. */
+function restoreTarget(d: OfflineDialect, req: RestoreRequest): { dataDir: string; dirs: LogField[] } {
+  const dataDir = req.dataDir === '' ? `${req.name}.keel` : req.dataDir;
+  const refusal = d.refuseDataDir(dataDir);
+  if (refusal !== undefined) fail(refusal);
+  const ownWalDir = path.join(dataDir, 'member', 'wal');
+  const walDir = req.walDir === '' ? ownWalDir : req.walDir;
+  if (path.resolve(walDir) !== path.resolve(ownWalDir)) {
+    throw new ExitError(Exit.badFeature, `--wal-dir is not supported by keel (its raft log is always ${ownWalDir})`);
+  }
+  const dirs: LogField[] = [['path', req.file], ['wal-dir', walDir], ['data-dir', dataDir], ['snap-dir', path.join(dataDir, 'member', 'snap')], ...d.restoreExtra];
+  return { dataDir, dirs };
+}
+
+async function restoreFile(tools: OfflineTools, file: string, dataDir: string): Promise<RestoreResult> {
+  statSnapshotFile('open', file);
+  try {
+    return await tools.snapshotRestore(file, dataDir);
+  } catch (e) {
+    fail(errorMessage(e));
+  }
+}
+
 /** `snapshot restore FILE`: a new member's data dir, logged as etcd logs it. */
 export async function snapshotRestore(tools: OfflineTools, d: OfflineDialect, req: RestoreRequest): Promise<void> {
   const resolved = d.resolvedCaller;
   const plan = planRestore(req, (url, hostPort) => {
     if (resolved !== undefined) d.log(resolved, 'resolved URL Host', [['url', url], ['host', hostPort], ['resolved-addr', hostPort]]);
   });
-  const dataDir = req.dataDir === '' ? `${req.name}.keel` : req.dataDir;
-  const ownWalDir = path.join(dataDir, 'member', 'wal');
-  const refusal = d.refuseDataDir(dataDir);
-  if (refusal !== undefined) fail(refusal);
-  const walDir = req.walDir === '' ? ownWalDir : req.walDir;
-  if (path.resolve(walDir) !== path.resolve(ownWalDir)) {
-    throw new ExitError(Exit.badFeature, `--wal-dir is not supported by keel (its raft log is always ${ownWalDir})`);
-  }
-  const dirs: LogField[] = [['path', req.file], ['wal-dir', walDir], ['data-dir', dataDir], ['snap-dir', path.join(dataDir, 'member', 'snap')], ...d.restoreExtra];
+  const { dataDir, dirs } = restoreTarget(d, req);
   d.log(d.restoringCaller, 'restoring snapshot', dirs);
-  statSnapshotFile('open', req.file);
   const ids = await tools.bootstrapIds(plan.members, plan.token);
-  let restored: RestoreResult;
-  try {
-    restored = await tools.snapshotRestore(req.file, dataDir);
-  } catch (e) {
-    fail(errorMessage(e));
-  }
+  const restored = await restoreFile(tools, req.file, dataDir);
   if (d.compactCaller !== undefined && restored.compactRevision > 0) {
     d.log(d.compactCaller, 'restored last compact revision', [
       ['meta-bucket-name', 'meta'], ['meta-bucket-name-key', 'finishedCompactRev'], ['restored-compact-revision', restored.compactRevision],
     ]);
   }
   if (d.trimmingCaller !== undefined) d.log(d.trimmingCaller, 'Trimming membership information from the backend...');
-  const added = plan.members.map((m, i) => ({ id: ids.memberIds[i] ?? 0n, peerUrls: m.peerUrls }));
+  logAddedMembers(d, plan.members, ids);
+  d.log(d.restoredCaller, 'restored snapshot', dirs);
+}
+
+/** etcd adds the new cluster's members in ID order, logging each. */
+function logAddedMembers(d: OfflineDialect, members: readonly BootstrapMember[], ids: BootstrapIds): void {
+  assert(ids.memberIds.length === members.length, 'one ID per bootstrap member');
+  const added = members.map((m, i) => ({ id: ids.memberIds[i] ?? 0n, peerUrls: m.peerUrls }));
   added.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const m of added) {
     d.log(d.addedMemberCaller, 'added member', [
       ['cluster-id', hexID(ids.clusterId)], ['local-member-id', '0'], ['added-peer-id', hexID(m.id)], ['added-peer-peer-urls', m.peerUrls],
     ]);
   }
-  d.log(d.restoredCaller, 'restored snapshot', dirs);
 }
 
 function sizeFields(bytes: number): LogField[] {
