@@ -20,8 +20,8 @@ const allowed = {
   proto: [],
   api: ['util', 'server', 'mvcc', 'lease', 'auth', 'proto'],
   client: ['util', 'proto'],
-  // snapshot restore|status write and read a data dir, as etcdctl's (etcdutl's) do.
-  cli: ['util', 'client', 'proto', 'server'],
+  // keelctl and keelutl: their offline work (snapshot files, data dirs) arrives from cmd/ as an OfflineTools object.
+  cli: ['util', 'client', 'proto'],
 };
 const externalOnly = {
   '@grpc/grpc-js': ['api', 'transport', 'client', 'proto', 'cli'],

@@ -191,8 +191,11 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]):
  * Finds the command path at the front of the non-flag arguments, as cobra
  * does: flags (with their values) may come before the command words.
  */
-export function findCommandPath(argv: readonly string[], known: ReadonlySet<string>): { path: string; rest: string[] } {
-  const globalSpecs = flagSpecs('');
+export function findCommandPath(
+  argv: readonly string[],
+  known: ReadonlySet<string>,
+  globalSpecs: readonly FlagSpec[] = flagSpecs(''),
+): { path: string; rest: string[] } {
   const byName = new Map(globalSpecs.map((s) => [s.name, s]));
   const byShort = new Map(globalSpecs.filter((s) => s.shorthand !== undefined).map((s) => [s.shorthand as string, s]));
   const words: { index: number; word: string }[] = [];

@@ -234,3 +234,10 @@ export function zapTime(d = new Date()): string {
 export function goSlice(items: readonly string[]): string {
   return `[${items.join(' ')}]`;
 }
+
+/** Go's time.RFC3339 in local time: "2006-01-02T15:04:05Z07:00" (etcdutl's console log). */
+export function rfc3339Time(d = new Date()): string {
+  const off = -d.getTimezoneOffset();
+  const zone = off === 0 ? 'Z' : `${off > 0 ? '+' : '-'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}${zone}`;
+}

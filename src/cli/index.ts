@@ -1,3 +1,8 @@
-// keelctl: etcdctl's v3 commands, flags, ETCDCTL_* variables and output.
-export { run, main, commandTree } from './main';
-export type { Io } from './runtime';
+// keelctl (etcdctl's v3 commands, flags, ETCDCTL_* variables and output) and
+// keelutl (etcdutl's offline commands). Entered from cmd/ only.
+export { run, commandTree } from './main';
+export { runUtl } from './keelutl';
+export { Exit, exitBySignal } from './exit';
+export type { Io, Env } from './io';
+export { OfflineError, type OfflineErrorKind, type OfflineTools, type DefragResult, type RestoreResult, type BootstrapMember, type BootstrapIds } from './offline';
+export type { DbStatus, DbHashKV } from './printers';

@@ -1,14 +1,14 @@
 // keelctl's entry: finds the command like cobra does, parses flags like
 // pflag does, runs it, and turns every failure into etcdctl's message and
-// exit code (never a stack trace).
+// exit code (never a stack trace). The process itself (argv, env, signals,
+// exit) is cmd/keelctl.ts's.
 import { Command } from 'commander';
 import { FlagError, findCommandPath, flagSpecs, parseFlags } from './flags';
 import { helpTexts } from './help-data';
-import { Context, Exit, ExitError, exitBySignal, processIo, type Io } from './runtime';
+import { Context, Exit, ExitError } from './runtime';
+import type { Io } from './io';
+import type { OfflineTools } from './offline';
 import { commands } from './commands';
-
-
-
 
 /** Command paths that exist (runnable commands and their groups). */
 export function knownPaths(): Set<string> {
@@ -46,7 +46,8 @@ function printHelp(ctxIo: Io, path: string): void {
   ctxIo.out(helpTexts[path] ?? helpTexts[''] ?? '');
 }
 
-export async function run(argv: readonly string[], io: Io = processIo): Promise<number> {
+/** Runs one keelctl command line; resolves to the exit code (exitBySignal: die by SIGINT). */
+export async function run(argv: readonly string[], io: Io, offline: OfflineTools): Promise<number> {
   const known = knownPaths();
   const { path, rest } = findCommandPath(argv, known);
   let ctx: Context | undefined;
@@ -83,7 +84,7 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
       printHelp(io, path);
       return Exit.success;
     }
-    ctx = new Context(path, parsed, io);
+    ctx = new Context(path, parsed, io, offline);
     await handler(ctx);
     return Exit.success;
   } catch (e) {
@@ -96,14 +97,4 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
   } finally {
     if (ctx !== undefined) for (const c of ctx.cleanups) c();
   }
-}
-
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
-  const code = await run(argv);
-  if (code === exitBySignal) {
-    process.removeAllListeners('SIGINT');
-    process.kill(process.pid, 'SIGINT');
-    return;
-  }
-  process.exit(code);
 }

@@ -1,36 +1,16 @@
 // What every keelctl command shares: exit codes and errors as etcdctl has
-// them, the output streams, and the command context (flags, env, client).
+// them, and the command context (flags, env, output, client).
 import * as fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Client, ClientError, DeadlineError, type ClientOptions } from '../client';
 import { flagSpecs, convertValue, parseGoBool, type FlagSpec, type FlagValue, type ParsedArgs } from './flags';
 import { capnslogTime, zapTime } from './go-format';
+import { Exit, ExitError } from './exit';
+import type { Io } from './io';
+import type { OfflineTools } from './offline';
+import { newPrinter, type OutputFormat, type Printer } from './printers';
 
-export const Exit = {
-  success: 0,
-  error: 1,
-  badConnection: 2,
-  invalidInput: 3,
-  badFeature: 4,
-  interrupted: 5,
-  io: 6,
-  badArgs: 128,
-} as const;
-
-/** Ends the command: "Error: <message>" on stderr (unless silent) and the exit code. */
-/** Exit code meaning "die by the signal that interrupted us" (what Go's etcdctl does on Ctrl-C). */
-export const exitBySignal = -2;
-
-export class ExitError extends Error {
-  readonly code: number;
-  readonly silent: boolean;
-  constructor(code: number, message: string, silent = false) {
-    super(message);
-    this.name = 'ExitError';
-    this.code = code;
-    this.silent = silent;
-  }
-}
+export { Exit, ExitError, exitBySignal } from './exit';
 
 /** The text etcdctl prints for a client error: etcd's message, or grpc's status text. */
 export function errorText(e: unknown): string {
@@ -44,46 +24,6 @@ export function errorText(e: unknown): string {
   return String(e);
 }
 
-export interface Io {
-  out(data: string | Buffer): void;
-  err(data: string): void;
-  stdin(): Buffer;
-  env: NodeJS.ProcessEnv;
-}
-
-export const processIo: Io = {
-  out: (data) => {
-    writeAll(1, data);
-  },
-  err: (data) => {
-    writeAll(2, data);
-  },
-  stdin: () => {
-    try {
-      return fs.readFileSync(0);
-    } catch {
-      return Buffer.alloc(0);
-    }
-  },
-  env: process.env,
-};
-
-function writeAll(fd: number, data: string | Buffer): void {
-  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  let off = 0;
-  while (off < buf.length) {
-    try {
-      off += fs.writeSync(fd, buf, off, buf.length - off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-      if ((e as NodeJS.ErrnoException).code === 'EPIPE') return;
-      throw e;
-    }
-  }
-}
-
-export type OutputFormat = 'simple' | 'json' | 'fields' | 'table' | 'protobuf';
-
 export class Context {
   readonly path: string;
   readonly io: Io;
@@ -93,11 +33,14 @@ export class Context {
   private envApplied = false;
   private readonly clientId = randomUUID();
   readonly cleanups: (() => void)[] = [];
+  /** Snapshot and data-dir work done without a server (etcdctl 3.4 still has it; etcd 3.5 moved it to etcdutl). */
+  readonly offline: OfflineTools;
 
-  constructor(path: string, parsed: ParsedArgs, io: Io) {
+  constructor(path: string, parsed: ParsedArgs, io: Io, offline: OfflineTools) {
     this.path = path;
     this.parsed = parsed;
     this.io = io;
+    this.offline = offline;
     this.specs = flagSpecs(path);
   }
 
@@ -174,6 +117,11 @@ export class Context {
     const w = this.str('write-out');
     if (w === 'simple' || w === 'json' || w === 'fields' || w === 'table' || w === 'protobuf') return w;
     throw new ExitError(Exit.badFeature, 'unsupported output format');
+  }
+
+  /** The printer of the chosen output format (etcdctl's NewPrinter). */
+  printer(): Printer {
+    return newPrinter(this.format, this.io, this.hex);
   }
 
   get hex(): boolean {

@@ -220,7 +220,7 @@ describe('keelctl golden (cluster)', { concurrency: true }, () => {
     test('lease grant|timetolive|list|keep-alive|revoke', () => check(leaseSuite));
     test('watch: events, formats, exec form, Ctrl-C', () => check(watchSuite));
     test('watch -i: lines from stdin as they come, progress, EOF', { skip: 'keelctl bug: watch -i reads all of stdin before watching, lacks the progress command and prints "Invalid command:" with an extra colon' }, () => check(interactiveWatchSuite));
-    test('snapshot, lock, elect, make-mirror, check perf', { skip: 'not implemented in keelctl yet: snapshot status/restore need a bbolt reader; lock/elect/make-mirror/check perf not wired' }, () => undefined);
+    test('lock, elect, make-mirror, check perf', { skip: 'not implemented in keelctl yet (snapshot status|restore and defrag --data-dir: offline.test.ts)' }, () => undefined);
     test('TLS endpoints (--cacert/--cert/--key)', { skip: 'needs a TLS-serving server fixture' }, () => undefined);
     test('member add/remove/update/promote on a 3-member cluster', { skip: 'needs a multi-member cluster fixture' }, () => undefined);
   });

@@ -1,6 +1,7 @@
 // auth enable|disable|status, user *, role *.
 import type * as t from '../../client';
-import { Printer, prefixRangeEnd } from '../printers';
+import { prefixRangeEnd } from '../range-end';
+import type { Printer } from '../printers';
 import { Context, Exit, ExitError, errorText } from '../runtime';
 import { goQuote } from '../go-format';
 
@@ -12,6 +13,11 @@ async function call<R = Msg>(ctx: Context, method: string, req: unknown): Promis
   } catch (e) {
     throw new ExitError(Exit.error, errorText(e));
   }
+}
+
+/** Prints an auth response: its simple text, or the response in the other formats. */
+function show(printer: Printer, simple: () => void, method: string, resp: Msg, fields?: () => void): void {
+  printer.auth(fields === undefined ? { method, resp, simple } : { method, resp, simple, fields });
 }
 
 function noArgs(ctx: Context, msg: string): void {
@@ -50,9 +56,9 @@ export async function authDisableCommand(ctx: Context): Promise<void> {
 
 export async function authStatusCommand(ctx: Context): Promise<void> {
   noArgs(ctx, 'auth status command does not accept any arguments');
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call<t.AuthStatusResponse>(ctx, 'AuthStatus', {});
-  printer.authResponse(() => {
+  show(printer, () => {
     ctx.println(`Authentication Status: ${r.enabled ? 'true' : 'false'}`);
     ctx.println(`AuthRevision: ${r.authRevision}`);
   }, 'AuthStatus', r as unknown as Msg, () => {
@@ -94,23 +100,23 @@ export async function userAddCommand(ctx: Context): Promise<void> {
       if (user.length === 0) throw new ExitError(Exit.badArgs, 'empty user name is not allowed');
     }
   }
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call(ctx, 'UserAdd', { name: user, password, options: { no_password: noPassword } });
-  printer.authResponse(() => ctx.println(`User ${user} created`), 'AuthUserAdd', r);
+  show(printer, () => ctx.println(`User ${user} created`), 'AuthUserAdd', r);
 }
 
 export async function userDeleteCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'user delete command requires user name as its argument');
   const name = ctx.args[0] ?? '';
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call(ctx, 'UserDelete', { name });
-  printer.authResponse(() => ctx.println(`User ${name} deleted`), 'AuthUserDelete', r);
+  show(printer, () => ctx.println(`User ${name} deleted`), 'AuthUserDelete', r);
 }
 
 export async function userGetCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'user get command requires user name as its argument');
   const name = ctx.args[0] ?? '';
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call<t.AuthUserGetResponse>(ctx, 'UserGet', { name });
   if (ctx.bool('detail')) {
     ctx.println(`User: ${name}`);
@@ -126,10 +132,10 @@ export async function userGetCommand(ctx: Context): Promise<void> {
 
 export async function userListCommand(ctx: Context): Promise<void> {
   noArgs(ctx, 'user list command requires no arguments');
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call<t.AuthListResponse>(ctx, 'UserList', {});
   const users = r.users ?? [];
-  printer.authResponse(() => {
+  show(printer, () => {
     for (const u of users) ctx.println(u);
   }, 'AuthUserList', r as unknown as Msg, () => ctx.println(`"Users" :${users.map((u) => ` ${goQuote(u)}`).join('')}`));
 }
@@ -138,25 +144,25 @@ export async function userPasswdCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'user passwd command requires user name as its argument');
   const name = ctx.args[0] ?? '';
   const password = readPassword(ctx, name, ctx.bool('interactive'));
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call(ctx, 'UserChangePassword', { name, password });
-  printer.authResponse(() => ctx.println('Password updated'), 'AuthUserChangePassword', r);
+  show(printer, () => ctx.println('Password updated'), 'AuthUserChangePassword', r);
 }
 
 export async function userGrantRoleCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 2) throw new ExitError(Exit.badArgs, 'user grant command requires user name and role name as its argument');
   const [user, role] = [ctx.args[0] ?? '', ctx.args[1] ?? ''];
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call(ctx, 'UserGrantRole', { user, role });
-  printer.authResponse(() => ctx.println(`Role ${role} is granted to user ${user}`), 'AuthUserGrantRole', r);
+  show(printer, () => ctx.println(`Role ${role} is granted to user ${user}`), 'AuthUserGrantRole', r);
 }
 
 export async function userRevokeRoleCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 2) throw new ExitError(Exit.badArgs, 'user revoke-role requires user name and role name as its argument');
   const [name, role] = [ctx.args[0] ?? '', ctx.args[1] ?? ''];
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call(ctx, 'UserRevokeRole', { name, role });
-  printer.authResponse(() => ctx.println(`Role ${role} is revoked from user ${name}`), 'AuthUserRevokeRole', r);
+  show(printer, () => ctx.println(`Role ${role} is revoked from user ${name}`), 'AuthUserRevokeRole', r);
 }
 
 // --- role
@@ -164,33 +170,33 @@ export async function userRevokeRoleCommand(ctx: Context): Promise<void> {
 export async function roleAddCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'role add command requires role name as its argument');
   const name = ctx.args[0] ?? '';
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call(ctx, 'RoleAdd', { name });
-  printer.authResponse(() => ctx.println(`Role ${name} created`), 'AuthRoleAdd', r);
+  show(printer, () => ctx.println(`Role ${name} created`), 'AuthRoleAdd', r);
 }
 
 export async function roleDeleteCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'role delete command requires role name as its argument');
   const role = ctx.args[0] ?? '';
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call(ctx, 'RoleDelete', { role });
-  printer.authResponse(() => ctx.println(`Role ${role} deleted`), 'AuthRoleDelete', r);
+  show(printer, () => ctx.println(`Role ${role} deleted`), 'AuthRoleDelete', r);
 }
 
 export async function roleGetCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'role get command requires role name as its argument');
   const role = ctx.args[0] ?? '';
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call<t.AuthRoleGetResponse>(ctx, 'RoleGet', { role });
   printer.roleGet(role, r);
 }
 
 export async function roleListCommand(ctx: Context): Promise<void> {
   noArgs(ctx, 'role list command requires no arguments');
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call<t.AuthListResponse>(ctx, 'RoleList', {});
   const roles = r.roles ?? [];
-  printer.authResponse(() => {
+  show(printer, () => {
     for (const x of roles) ctx.println(x);
   }, 'AuthRoleList', r as unknown as Msg, () => ctx.println(`"Roles" :${roles.map((x) => ` ${goQuote(x)}`).join('')}`));
 }
@@ -221,19 +227,19 @@ export async function roleGrantPermissionCommand(ctx: Context): Promise<void> {
   const permType = ['READ', 'WRITE', 'READWRITE'].indexOf(typeArg.toUpperCase());
   if (permType < 0) throw new ExitError(Exit.badArgs, `invalid permission type: ${typeArg}`);
   const { key, rangeEnd } = permRange(ctx, ctx.args.slice(2));
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call(ctx, 'RoleGrantPermission', { name: role, perm: { permType, key: Buffer.from(key, 'latin1'), range_end: Buffer.from(rangeEnd, 'latin1') } });
-  printer.authResponse(() => ctx.println(`Role ${role} updated`), 'AuthRoleGrantPermission', r);
+  show(printer, () => ctx.println(`Role ${role} updated`), 'AuthRoleGrantPermission', r);
 }
 
 export async function roleRevokePermissionCommand(ctx: Context): Promise<void> {
   if (ctx.args.length < 2) throw new ExitError(Exit.badArgs, 'role revoke-permission command requires role name and key [endkey] as its argument');
   const role = ctx.args[0] ?? '';
   const { key, rangeEnd } = permRange(ctx, ctx.args.slice(1));
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const r = await call(ctx, 'RoleRevokePermission', { role, key: Buffer.from(key, 'latin1'), range_end: Buffer.from(rangeEnd, 'latin1') });
   const shownKey = ctx.args[1] ?? '';
-  printer.authResponse(() => {
+  show(printer, () => {
     if (rangeEnd.length === 0) ctx.println(`Permission of key ${shownKey} is revoked from role ${role}`);
     else if (rangeEnd !== '\x00') ctx.out(Buffer.from(`Permission of range [${shownKey}, ${rangeEnd}) is revoked from role ${role}\n`, 'latin1'));
     else ctx.println(`Permission of range [${shownKey}, <open ended> is revoked from role ${role}`);

@@ -3,7 +3,8 @@
 import type * as t from '../../client';
 import { CompareResult, CompareTarget, SortOrder, SortTarget } from '../../client';
 import { parseFlags, flagSpecs, FlagError } from '../flags';
-import { Printer, prefixRangeEnd } from '../printers';
+import { prefixRangeEnd } from '../range-end';
+import { SimplePrinter } from '../printers';
 import { Context, Exit, ExitError, errorText } from '../runtime';
 import { goQuote } from '../go-format';
 import { parseGoInt, parseHexInt64 } from './util';
@@ -63,7 +64,7 @@ export function getOp(ctx: Pick<Context, 'args' | 'bool' | 'str' | 'int'>): t.Ra
 export async function getCommand(ctx: Context): Promise<void> {
   const req = getOp(ctx);
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let resp: t.RangeResponse;
   try {
     resp = await client.range(req, ctx.deadline());
@@ -71,7 +72,8 @@ export async function getCommand(ctx: Context): Promise<void> {
     throw new ExitError(Exit.error, errorText(e));
   }
   if (ctx.bool('print-value-only')) {
-    if (printer.format !== 'simple') throw new ExitError(Exit.badArgs, 'print-value-only is only for `--write-out=simple`');
+    // etcdctl checks this after the call, as a type assertion on its printer.
+    if (!(printer instanceof SimplePrinter)) throw new ExitError(Exit.badArgs, 'print-value-only is only for `--write-out=simple`');
     printer.valueOnly = true;
   }
   printer.get(resp);
@@ -106,7 +108,7 @@ export function putOp(ctx: Pick<Context, 'args' | 'bool' | 'str'>, stdin: () => 
 export async function putCommand(ctx: Context): Promise<void> {
   const req = putOp(ctx, () => ctx.io.stdin());
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let resp: t.PutResponse;
   try {
     resp = await client.put(req, ctx.deadline());
@@ -129,7 +131,7 @@ export function delOp(ctx: Pick<Context, 'args' | 'bool'>): t.DeleteRangeRequest
 export async function delCommand(ctx: Context): Promise<void> {
   const req = delOp(ctx);
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let resp: t.DeleteRangeResponse;
   try {
     resp = await client.deleteRange(req, ctx.deadline());
@@ -326,7 +328,7 @@ export async function txnCommand(ctx: Context): Promise<void> {
   const interactive = ctx.bool('interactive');
   const reader = new LineReader(ctx.io.stdin().toString('utf8'));
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const prompt = (s: string): void => {
     if (interactive) ctx.println(s);
   };

@@ -4,10 +4,11 @@ import { spawnSync } from 'node:child_process';
 import type * as grpc from '@grpc/grpc-js';
 import type * as t from '../../client';
 import { toBigint } from '../../client';
-import { Printer, prefixRangeEnd } from '../printers';
+import { prefixRangeEnd } from '../range-end';
 import { Context, Exit, ExitError, errorText, exitBySignal } from '../runtime';
 import { goQuote, hexID16 } from '../go-format';
 import { parseGoInt, parseHexInt64 } from './util';
+import { waitForInterrupt } from '../io';
 import { argify } from './kv';
 
 function leaseFromArgs(arg: string): bigint {
@@ -21,7 +22,7 @@ export async function leaseGrantCommand(ctx: Context): Promise<void> {
   const ttl = parseGoInt(ctx.args[0] ?? '');
   if (typeof ttl === 'string') throw new ExitError(Exit.badArgs, `bad TTL (${ttl})`);
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let resp: t.LeaseGrantResponse;
   try {
     resp = await client.leaseGrant(ttl, 0n, ctx.deadline());
@@ -35,7 +36,7 @@ export async function leaseRevokeCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'lease revoke command needs 1 argument');
   const id = leaseFromArgs(ctx.args[0] ?? '');
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let resp: t.LeaseRevokeResponse;
   try {
     resp = await client.leaseRevoke(id, ctx.deadline());
@@ -49,7 +50,7 @@ export async function leaseTimeToLiveCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'lease timetolive command needs lease ID as argument');
   const id = leaseFromArgs(ctx.args[0] ?? '');
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let resp: t.LeaseTimeToLiveResponse;
   try {
     resp = await client.leaseTimeToLive(id, ctx.bool('keys'), ctx.deadline());
@@ -61,7 +62,7 @@ export async function leaseTimeToLiveCommand(ctx: Context): Promise<void> {
 
 export async function leaseListCommand(ctx: Context): Promise<void> {
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let resp: t.LeaseLeasesResponse;
   try {
     resp = await client.leaseLeases(ctx.deadline());
@@ -102,7 +103,7 @@ export async function leaseKeepAliveCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'lease keep-alive command needs lease ID as argument');
   const id = leaseFromArgs(ctx.args[0] ?? '');
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let stream: grpc.ClientDuplexStream<unknown, unknown>;
   try {
     stream = await client.duplex('Lease', 'LeaseKeepAlive', ctx.deadline());
@@ -123,7 +124,7 @@ export async function leaseKeepAliveCommand(ctx: Context): Promise<void> {
     printer.keepAlive(r);
     return;
   }
-  const stop = waitForInterrupt();
+  const stop = waitForInterrupt(ctx.io);
   for (;;) {
     let r: t.LeaseKeepAliveResponse;
     try {
@@ -138,32 +139,6 @@ export async function leaseKeepAliveCommand(ctx: Context): Promise<void> {
   }
   stop.dispose();
   if (printer.format === 'simple') ctx.println(`lease ${hexID16(BigInt.asUintN(64, toBigint(id)))} expired or revoked.`);
-}
-
-/** SIGINT/SIGTERM as a promise: etcdctl's long-running commands stop on Ctrl-C. */
-export function waitForInterrupt(): { within(ms: number): Promise<boolean>; promise: Promise<void>; dispose(): void } {
-  let fire: () => void = () => undefined;
-  const promise = new Promise<void>((resolve) => {
-    fire = resolve;
-  });
-  const handler = (): void => fire();
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
-  return {
-    promise,
-    within: (ms: number) =>
-      new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), ms);
-        void promise.then(() => {
-          clearTimeout(timer);
-          resolve(true);
-        });
-      }),
-    dispose: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-    },
-  };
 }
 
 // --- watch
@@ -197,7 +172,7 @@ function watchSpecFromArgs(args: string[], ctx: { prefix: boolean; prevKv: boole
 function runExec(ctx: Context, execArgs: string[], r: t.WatchResponse): void {
   for (const ev of r.events) {
     const env = {
-      ...process.env,
+      ...ctx.io.env,
       ETCD_WATCH_REVISION: String(r.header?.revision ?? '0'),
       ETCD_WATCH_EVENT_TYPE: goQuote(ev.type === 1 ? 'DELETE' : 'PUT'),
       ETCD_WATCH_KEY: goQuote(ev.kv?.key ?? Buffer.alloc(0)),
@@ -251,7 +226,7 @@ export async function watchCommand(ctx: Context): Promise<void> {
     specs.push(watchSpecFromArgs(watchArgs, opts));
   }
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let stream: grpc.ClientDuplexStream<unknown, unknown>;
   try {
     stream = await client.duplex('Watch', 'Watch', ctx.deadline());
@@ -259,7 +234,7 @@ export async function watchCommand(ctx: Context): Promise<void> {
     throw new ExitError(Exit.badConnection, errorText(e));
   }
   ctx.cleanups.push(() => stream.cancel());
-  const stop = waitForInterrupt();
+  const stop = waitForInterrupt(ctx.io);
   const done = new Promise<'ended' | 'error'>((resolve) => {
     stream.on('end', () => resolve('ended'));
     stream.on('error', () => resolve('error'));

@@ -3,10 +3,11 @@
 import type * as t from '../../client';
 import { AlarmAction } from '../../client';
 import { toBigint, type Client } from '../../client';
-import { Printer, type EpHashKV, type EpHealth, type EpStatus } from '../printers';
+import type { EpHashKV, EpHealth, EpStatus } from '../printers';
 import { Context, Exit, ExitError, errorText } from '../runtime';
 import { goQuote } from '../go-format';
 import { parseHexUint64 } from './util';
+import { defragDataDirCommand } from './snapshot';
 
 export const etcdctlVersion = '3.4.23';
 export const apiVersion = '3.4';
@@ -34,7 +35,7 @@ async function endpointsFromCluster(ctx: Context): Promise<string[]> {
 }
 
 export async function endpointHealthCommand(ctx: Context): Promise<void> {
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const eps = await endpointsFromCluster(ctx);
   const list = await Promise.all(eps.map((ep) => checkHealth(ctx, ep)));
   printer.endpointHealth(list);
@@ -72,7 +73,7 @@ async function checkHealth(ctx: Context, ep: string): Promise<EpHealth> {
 }
 
 export async function endpointStatusCommand(ctx: Context): Promise<void> {
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   ctx.client();
   const eps = await endpointsFromCluster(ctx);
   const list: EpStatus[] = [];
@@ -92,7 +93,7 @@ export async function endpointStatusCommand(ctx: Context): Promise<void> {
 }
 
 export async function endpointHashKVCommand(ctx: Context): Promise<void> {
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   ctx.client();
   const eps = await endpointsFromCluster(ctx);
   const list: EpHashKV[] = [];
@@ -117,7 +118,7 @@ export async function endpointHashKVCommand(ctx: Context): Promise<void> {
 export async function alarmListCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 0) throw new ExitError(Exit.badArgs, 'alarm list command accepts no arguments');
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let resp: t.AlarmResponse;
   try {
     resp = await client.alarm(AlarmAction.GET, 0n, 0, ctx.deadline());
@@ -130,7 +131,7 @@ export async function alarmListCommand(ctx: Context): Promise<void> {
 export async function alarmDisarmCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 0) throw new ExitError(Exit.badArgs, 'alarm disarm command accepts no arguments');
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const ret: t.AlarmResponse = { header: null, alarms: [] };
   const deadline = ctx.deadline();
   try {
@@ -146,9 +147,7 @@ export async function alarmDisarmCommand(ctx: Context): Promise<void> {
 }
 
 export async function defragCommand(ctx: Context): Promise<void> {
-  if (ctx.str('data-dir') !== '') {
-    throw new ExitError(Exit.badFeature, 'offline defragmentation (--data-dir) is not supported by keelctl');
-  }
+  if (ctx.str('data-dir') !== '') return defragDataDirCommand(ctx);
   ctx.client();
   let failures = 0;
   for (const ep of await endpointsFromCluster(ctx)) {
@@ -170,7 +169,7 @@ export async function moveLeaderCommand(ctx: Context): Promise<void> {
   const target = parseHexUint64(ctx.args[0] ?? '');
   if (typeof target === 'string') throw new ExitError(Exit.badArgs, target);
   const main = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   const eps = main.endpointList;
   const deadline = ctx.deadline();
   let leaderCli: Client | undefined;
@@ -211,7 +210,7 @@ function memberId(ctx: Context): bigint {
 
 export async function memberListCommand(ctx: Context): Promise<void> {
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let resp: t.MemberListResponse;
   try {
     resp = await client.memberList(ctx.deadline());
@@ -228,7 +227,7 @@ export async function memberAddCommand(ctx: Context): Promise<void> {
   if (peerUrls.length === 0) throw new ExitError(Exit.badArgs, 'member peer urls not provided');
   const urls = peerUrls.split(',');
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   let resp: t.MemberAddResponse;
   try {
     resp = await client.memberAdd(urls, ctx.bool('learner'), ctx.deadline());
@@ -256,7 +255,7 @@ export async function memberAddCommand(ctx: Context): Promise<void> {
 export async function memberRemoveCommand(ctx: Context): Promise<void> {
   const id = memberId(ctx);
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   try {
     printer.memberChange('removed from', id, await client.memberRemove(id, ctx.deadline()), 'MemberRemove');
   } catch (e) {
@@ -271,7 +270,7 @@ export async function memberUpdateCommand(ctx: Context): Promise<void> {
   if (peerUrls.length === 0) throw new ExitError(Exit.badArgs, 'member peer urls not provided');
   const id = memberId(ctx);
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   try {
     printer.memberChange('updated in', id, await client.memberUpdate(id, peerUrls.split(','), ctx.deadline()), 'MemberUpdate');
   } catch (e) {
@@ -283,7 +282,7 @@ export async function memberUpdateCommand(ctx: Context): Promise<void> {
 export async function memberPromoteCommand(ctx: Context): Promise<void> {
   const id = memberId(ctx);
   const client = ctx.client();
-  const printer = new Printer(ctx);
+  const printer = ctx.printer();
   try {
     printer.memberChange('promoted in', id, await client.memberPromote(id, ctx.deadline()), 'MemberPromote');
   } catch (e) {

@@ -1,12 +1,13 @@
-// snapshot save|status|restore (keel's snapshot format, not etcd's bbolt file),
-// and the commands keelctl does not implement yet, which end clearly.
+// snapshot save|status|restore and defrag --data-dir (the offline ones run on
+// the OfflineTools cmd/keelctl.ts passes in), and the commands keelctl does
+// not implement yet, which end clearly.
 import * as fs from 'node:fs';
 import type * as t from '../../client';
 import { Context, Exit, ExitError, errorText } from '../runtime';
 import { humanizeBytes, zapTime } from '../go-format';
-import { renderTable } from '../table';
-import { snapshotStatus, restoreSnapshot, type SnapshotStatus } from '../../server';
-import { waitForInterrupt } from './lease-watch';
+import { defragDataDir, snapshotRestore, snapshotStatus, type OfflineDialect } from '../offline-run';
+import { jsonLogLine } from '../zap-log';
+import { waitForInterrupt } from '../io';
 
 function info(ctx: Context, epochTs: boolean, caller: string, msg: string, fields: Record<string, string | number> = {}): void {
   const now = Date.now();
@@ -26,7 +27,7 @@ export async function snapshotSaveCommand(ctx: Context): Promise<void> {
   const fd = fs.openSync(partial, 'w', 0o600);
   info(ctx, true, 'snapshot/v3_snapshot.go:119', 'created temporary db file', { path: partial });
   const started = process.hrtime.bigint();
-  const stop = waitForInterrupt();
+  const stop = waitForInterrupt(ctx.io);
   let size = 0;
   try {
     const timeout = ctx.changed('command-timeout') ? Date.now() + ctx.commandTimeoutMs : undefined;
@@ -71,36 +72,43 @@ export function notSupported(what: string, why: string): (ctx: Context) => Promi
   return () => Promise.reject(new ExitError(Exit.badFeature, `${what} is not supported by keelctl yet (${why})`));
 }
 
-/** etcdctl snapshot status: hash, revision, total keys, total size (of keel's snapshot format). */
+/** etcdctl 3.4's restore log lines; it refuses any existing data dir. */
+const etcdctl34: OfflineDialect = {
+  log: () => undefined,
+  restoringCaller: 'snapshot/v3_snapshot.go:296',
+  compactCaller: 'mvcc/kvstore.go:388',
+  addedMemberCaller: 'membership/cluster.go:392',
+  restoredCaller: 'snapshot/v3_snapshot.go:309',
+  restoreExtra: [],
+  refuseDataDir: (dataDir) => (fs.existsSync(dataDir) ? `data-dir ${JSON.stringify(dataDir)} exists` : undefined),
+};
+
+function dialect(ctx: Context): OfflineDialect {
+  return { ...etcdctl34, log: (caller, msg, fields) => ctx.io.err(jsonLogLine(caller, msg, fields)) };
+}
+
+/** etcdctl snapshot status: hash, revision, total keys, total size. */
 export async function snapshotStatusCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'snapshot status requires exactly one argument');
-  const file = ctx.args[0] ?? '';
-  let st: SnapshotStatus;
-  try {
-    st = await snapshotStatus(file);
-  } catch (e) {
-    throw new ExitError(Exit.error, errorText(e));
-  }
-  const hash = st.hash.toString(16);
-  const size = humanizeBytes(st.totalSize);
-  const format = ctx.str('write-out');
-  if (format === 'json') ctx.io.out(`{"hash":${st.hash},"revision":${st.revision},"totalKey":${st.totalKeys},"totalSize":${st.totalSize}}\n`);
-  else if (format === 'table') ctx.io.out(renderTable(['HASH', 'REVISION', 'TOTAL KEYS', 'TOTAL SIZE'], [[hash, String(st.revision), String(st.totalKeys), size]]));
-  else if (format === 'fields') ctx.io.out(`"Hash" : ${st.hash}\n"Revision" : ${st.revision}\n"Keys" : ${st.totalKeys}\n"Size" : ${st.totalSize}\n`);
-  else ctx.io.out(`${hash}, ${st.revision}, ${st.totalKeys}, ${size}\n`);
+  const printer = ctx.printer();
+  printer.dbStatus(await snapshotStatus(ctx.offline, ctx.args[0] ?? ''));
 }
 
 /** etcdctl snapshot restore: a new data dir (default <name>.keel) holding the snapshot's keys and revisions. */
 export async function snapshotRestoreCommand(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.badArgs, 'snapshot restore requires exactly one argument');
-  const file = ctx.args[0] ?? '';
-  const name = ctx.str('name');
-  const dataDir = ctx.str('data-dir') === '' ? `${name}.keel` : ctx.str('data-dir');
-  info(ctx, true, 'snapshot/v3_snapshot.go:296', 'restoring snapshot', { path: file, 'data-dir': dataDir });
-  try {
-    const r = await restoreSnapshot(file, dataDir);
-    info(ctx, true, 'snapshot/v3_snapshot.go:309', 'restored snapshot', { path: file, 'data-dir': dataDir, keys: r.keys, revision: r.revision });
-  } catch (e) {
-    throw new ExitError(Exit.error, errorText(e));
-  }
+  await snapshotRestore(ctx.offline, dialect(ctx), {
+    file: ctx.args[0] ?? '',
+    dataDir: ctx.str('data-dir'),
+    walDir: ctx.str('wal-dir'),
+    name: ctx.str('name'),
+    initialCluster: ctx.str('initial-cluster'),
+    initialClusterToken: ctx.str('initial-cluster-token'),
+    initialAdvertisePeerUrls: ctx.str('initial-advertise-peer-urls'),
+  });
+}
+
+/** etcdctl defrag --data-dir: offline, silent on success. */
+export async function defragDataDirCommand(ctx: Context): Promise<void> {
+  await defragDataDir(ctx.offline, dialect(ctx), ctx.str('data-dir'));
 }
