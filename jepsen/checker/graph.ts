@@ -96,20 +96,25 @@ export class EdgeGraph {
     return undefined;
   }
 
-  /** A cycle of exactly one rw edge closed by a shortest path of `mask` edges. */
+  /** A short cycle of exactly one rw edge closed by a shortest path of `mask` edges (the shortest of the first few found). */
   private singleRwCycle(within: ReadonlySet<number>, mask: number, rwEdgesMax: number): CycleEdge[] | undefined {
     let tried = 0;
+    let found = 0;
+    let best: CycleEdge[] | undefined;
     for (const from of within) {
       for (const [to, bits] of this.out[from]!) {
         if ((bits & EdgeType.rw) === 0 || !within.has(to)) continue;
-        if (++tried > rwEdgesMax) return undefined;
+        if (++tried > rwEdgesMax || found >= cycleCandidatesCompared) return best;
         const back = this.shortestPath(to, from, mask, within);
         if (back === undefined) continue;
+        found++;
         const rwEdge: CycleEdge = { from, to, type: EdgeType.rw, why: this.why.get(`${from}>${to}>${EdgeType.rw}`) ?? '' };
-        return [rwEdge, ...this.labelPath(back, mask)];
+        const cycle = [rwEdge, ...this.labelPath(back, mask)];
+        if (best === undefined || cycle.length < best.length) best = cycle;
+        if (best.length === 2) return best;
       }
     }
-    return undefined;
+    return best;
   }
 
   /** BFS from `from` to `to` (from === to: a cycle); the nodes visited in order, `to` last. */
@@ -137,6 +142,8 @@ export class EdgeGraph {
 
 /** Start nodes tried per component when looking for its shortest cycle. */
 const cycleStartsTried = 8;
+/** G-single cycles (one per rw edge) compared before the shortest of them is taken. */
+const cycleCandidatesCompared = 64;
 
 function unwind(parent: ReadonlyMap<number, number>, v: number, from: number): number[] {
   const out = [v];

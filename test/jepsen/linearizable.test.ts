@@ -209,6 +209,7 @@ test('property: large simulated histories are accepted; one read made stale is c
     specs: fc.array(opSpecArb({ threads: 5, keys: 3, values: 4, infoWeight: 10 }), { minLength: 50, maxLength: 400 }),
     pick: fc.nat(10_000),
   });
+  let corrupted = 0;
   fc.assert(
     fc.property(arb, ({ specs, pick }) => {
       const h = simulateRegister(specs, { threads: 5, unique: true, model: 'cas-register' });
@@ -216,12 +217,15 @@ test('property: large simulated histories are accepted; one read made stale is c
       assert.equal(ok.valid, true, JSON.stringify(ok));
       const stale = makeStale(h, pick);
       if (stale === undefined) return;
+      corrupted++;
       const r = checkLinearizable(h, cas);
       assert.equal(r.valid, false);
       assert.ok(r.anomalies.some((a) => (a.details?.['offending'] as number[]).includes(stale)), `read at ${stale} named: ${JSON.stringify(r.anomalies)}`);
     }),
     { numRuns: 60 },
   );
+  // Most runs must have had a read to corrupt, or the second half tested nothing.
+  assert.ok(corrupted > 30, `only ${corrupted} of 60 runs corrupted a read`);
 });
 
 /**
