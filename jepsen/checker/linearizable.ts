@@ -108,11 +108,12 @@ function describeViolation(key: KeyHistory, dead: DeadEnd, values: ValueTable): 
   const concurrent = dead.concurrent.map((j) => ops[j]!);
   const prefix = dead.prefix.map((j) => ops[j]!);
   const why = blocked.kind === 'read' ? `it returned ${values.text(blocked.a)}` : `it succeeded expecting ${values.text(blocked.a)}`;
-  const last = prefix.length > 0 ? ` The order that got furthest ended with ${prefix.map((o) => describeRegOp(o, values)).join(', ')}.` : '';
+  const shown = concurrent.slice(0, 4).map((o) => describeRegOp(o, values)).join('; ');
+  const others = concurrent.length === 0 ? '' : ` Concurrent with it and not yet placed there: ${shown}${concurrent.length > 4 ? ` and ${concurrent.length - 4} more` : ''}.`;
+  const last = prefix.length > 0 ? ` The furthest order ended with ${prefix.map((o) => describeRegOp(o, values)).join('; ')}.` : '';
   const explanation =
-    `${keyLabel(key.key)}: no order of its ${ops.length} operations respects both real time and the register; the furthest any order got ` +
-    `(${dead.linearizedCount} operations placed) stops at ${describeRegOp(blocked, values)}: ${why}, but wherever it could take effect the register held ` +
-    `${held}${more}, and none of the ${concurrent.length} operations concurrent with it changes that.${last}`;
+    `${keyLabel(key.key)} is not linearizable: no order of its ${ops.length} operations respects both real time and the register. The search placed at most ` +
+    `${dead.linearizedCount} of them and stops at ${describeRegOp(blocked, values)}: ${why}, but wherever it could take effect the register held ${held}${more}.${others}${last}`;
   const indexes = new Set<number>();
   for (const op of [blocked, ...concurrent, ...prefix]) for (const i of indexesOf(op)) if (indexes.size < limits.jepsenAnomalyOpsMax) indexes.add(i);
   const anomaly: Anomaly = {
