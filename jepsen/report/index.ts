@@ -53,8 +53,8 @@ table{border-collapse:collapse}td,th{padding:3px 12px 3px 0;text-align:left;vert
 .kind{font-family:ui-monospace,Menlo,Consolas,monospace;background:#f1ecfb;color:#5b2dbd;padding:1px 6px;border-radius:4px}
 .explanation{margin:6px 0 12px;max-width:1100px}
 .legend span{display:inline-block;margin-right:16px}.legend i{display:inline-block;width:14px;height:10px;border-radius:2px;margin-right:5px;vertical-align:middle}
-svg text{font:11px system-ui,sans-serif;fill:#1d2330}svg .op-label{fill:#fff;font-weight:600;pointer-events:none}
-svg .lane{fill:#5b6270}svg .tick{fill:#5b6270}svg .fault-label{fill:#a12f2f;font-weight:600}
+svg text{font:11px system-ui,sans-serif;fill:#1d2330}svg .op-label{fill:#fff;font-weight:600;pointer-events:none}svg .op-label.dark{fill:#5a3f10}
+svg .lane{fill:#5b6270}svg .offending-label{fill:#5b2dbd;font-weight:700;font-size:12px}svg .tick{fill:#5b6270}svg .fault-label{fill:#a12f2f;font-weight:600}
 svg g.op:hover rect{filter:brightness(1.15);stroke:#1d2330;stroke-width:2}
 pre{white-space:pre-wrap;font:12px ui-monospace,Menlo,Consolas,monospace;margin:0}
 `;

@@ -103,7 +103,7 @@ export function timelineSvg(pairs: readonly OpPair[], a: Anomaly, faults: readon
   const focusProcs = new Set(ops.filter((p) => isIn(p, named)).map((p) => p.invoke.process));
   const procs = [...new Set(ops.map((p) => p.invoke.process))].sort((x, y) => Number(focusProcs.has(y)) - Number(focusProcs.has(x)) || x - y).slice(0, limits.jepsenReportLanesMax).sort((x, y) => x - y);
   const lane = new Map(procs.map((p, i) => [p, i]));
-  const height = top + procs.length * laneHeight + 30;
+  const height = top + procs.length * laneHeight + 44;
   const span = Math.max(1, t1 - t0);
   const x = (t: number): number => left + ((Math.min(Math.max(t, t0), t1) - t0) / span) * (width - left - right);
   const parts: string[] = [];
@@ -121,6 +121,7 @@ export function timelineSvg(pairs: readonly OpPair[], a: Anomaly, faults: readon
     parts.push(`<g class="fault"><rect x="${fx.toFixed(1)}" y="${top - 14}" width="${fw.toFixed(1)}" height="${procs.length * laneHeight + 14}" fill="${colours.fault}" fill-opacity="0.10" stroke="${colours.fault}" stroke-opacity="0.35" stroke-dasharray="4 3"/>`);
     parts.push(`<text x="${(fx + 4).toFixed(1)}" y="${top - 4}" class="fault-label">${escapeHtml(f.kind)}${f.detail !== undefined ? ` ${escapeHtml(f.detail)}` : ''}</text><title>${escapeHtml(`${f.kind} ${f.detail ?? ''}\n${ms(f.startNs)} – ${ms(f.endNs)}`)}</title></g>`);
   }
+  for (const p of ops) if (isIn(p, offending)) parts.push(offendingBand(p, x, t1, procs.length, a));
   for (const p of ops) {
     const i = lane.get(p.invoke.process);
     if (i === undefined) continue;
@@ -129,6 +130,17 @@ export function timelineSvg(pairs: readonly OpPair[], a: Anomaly, faults: readon
   parts.push(axis(t0, t1, x, top + procs.length * laneHeight));
   parts.push('</svg>');
   return parts.join('\n');
+}
+
+/** A band across every lane over the offending op's interval, labelled, so the eye finds it first. */
+function offendingBand(p: OpPair, x: (t: number) => number, t1: number, lanes: number, a: Anomaly): string {
+  const x0 = x(p.invoke.timeNs);
+  const w = Math.max(3, x(endNs(p, t1)) - x0);
+  const h = lanes * laneHeight;
+  const text = `✗ ${label(p)} by process ${p.invoke.process}`;
+  const anchor = x0 > width / 2 ? 'end' : 'start';
+  const tx = anchor === 'end' ? x0 + w : x0;
+  return `<g class="offending-band"><rect x="${x0.toFixed(1)}" y="${top}" width="${w.toFixed(1)}" height="${h}" fill="${colours.offending}" fill-opacity="0.10"/><line x1="${(x0 + w).toFixed(1)}" y1="${top - 2}" x2="${(x0 + w).toFixed(1)}" y2="${top + h}" stroke="${colours.offending}" stroke-opacity="0.6" stroke-dasharray="2 2"/><text x="${tx.toFixed(1)}" y="${top + h + 28}" text-anchor="${anchor}" class="offending-label">${escapeHtml(text)} — ${escapeHtml(a.kind)}</text></g>`;
 }
 
 function bar(p: OpPair, laneIndex: number, x: (t: number) => number, t1: number, offending: boolean, named: boolean): string {
@@ -140,8 +152,8 @@ function bar(p: OpPair, laneIndex: number, x: (t: number) => number, t1: number,
   const stroke = offending ? `stroke="${colours.offending}" stroke-width="3"` : named ? `stroke="${colours.offending}" stroke-width="1.5" stroke-dasharray="3 2"` : open ? `stroke="#7a5a1f" stroke-width="1" stroke-dasharray="5 3"` : '';
   const cls = `op ${kind}${offending ? ' offending' : named ? ' named' : ''}`;
   const complete = p.complete !== undefined ? ` data-complete="${p.complete.index}"` : '';
-  const text = w > 34 ? `<text x="${(x0 + 4).toFixed(1)}" y="${y + 12}" class="op-label">${escapeHtml(label(p))}</text>` : '';
-  return `<g class="${cls}" data-invoke="${p.invoke.index}"${complete} data-process="${p.invoke.process}"><title>${escapeHtml(hover(p))}</title><rect x="${x0.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${laneHeight - 10}" rx="3" fill="${colours[kind]}" fill-opacity="${open ? 0.55 : 0.9}" ${stroke}/>${text}</g>`;
+  const text = w > 34 ? `<text x="${(x0 + 4).toFixed(1)}" y="${y + 12}" class="op-label${open ? ' dark' : ''}">${escapeHtml(label(p))}</text>` : '';
+  return `<g class="${cls}" data-invoke="${p.invoke.index}"${complete} data-process="${p.invoke.process}"><title>${escapeHtml(hover(p))}</title><rect x="${x0.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${laneHeight - 10}" rx="3" fill="${colours[kind]}" fill-opacity="${open ? 0.35 : 1}" ${stroke}/>${text}</g>`;
 }
 
 function axis(t0: number, t1: number, x: (t: number) => number, y: number): string {
