@@ -80,6 +80,7 @@ export class RegisterSearch {
   private best: DeadEnd | undefined;
   private bestRet = -1;
   private steps = 0;
+  private linearized = 0;
 
   constructor(
     private readonly ops: readonly RegOp[],
@@ -183,6 +184,7 @@ export class RegisterSearch {
     }
     const move: Move = { op: j, prevState: this.state, prevF: this.f, pooled: [], fromPool };
     this.done[j] = 1;
+    this.linearized++;
     if (op.kind === 'write') this.state = op.a;
     if (op.kind === 'cas') this.state = op.b;
     if (j === this.f) move.pooled = this.advanceF(j);
@@ -196,6 +198,7 @@ export class RegisterSearch {
     this.f = move.prevF;
     this.state = move.prevState;
     this.done[move.op] = 0;
+    this.linearized--;
     if (move.fromPool) this.poolAdd(move.op);
   }
 
@@ -250,7 +253,7 @@ export class RegisterSearch {
       return;
     }
     this.bestRet = ret;
-    this.best = { blocked, states: [this.state], concurrent: this.concurrentWith(blocked), prefix: this.prefix(), linearizedCount: this.linearizedCount() };
+    this.best = { blocked, states: [this.state], concurrent: this.concurrentWith(blocked), prefix: this.prefix(), linearizedCount: this.linearized };
   }
 
   private concurrentWith(blocked: number): number[] {
@@ -269,11 +272,5 @@ export class RegisterSearch {
       if (move !== undefined && this.ops[move.op]!.kind !== 'read') out.push(move.op);
     }
     return out.reverse();
-  }
-
-  private linearizedCount(): number {
-    let count = 0;
-    for (let j = 0; j < this.n; j++) count += this.done[j]!;
-    return count;
   }
 }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { checkLinearizable } from '../../jepsen/checker/linearizable';
+import { simulate } from '../../jepsen/checker/speed';
 import type { HistoryOp } from '../../jepsen/history';
 import { HistoryBuilder } from './builder';
 import { bruteForceLinearizable, opSpecArb, simulateRegister } from './gen';
@@ -263,3 +264,15 @@ function pairUp(h: readonly HistoryOp[]): Array<{ invoke: HistoryOp; complete: H
   }
   return out;
 }
+
+test('the speed benchmark\'s simulated histories (one hot key, 10 processes, 10% indeterminate) are accepted; a stale read in one is caught', () => {
+  const h = simulate({ ops: 5000, keys: 1, processes: 10, infoFraction: 0.1 }, 11);
+  const r = checkLinearizable(h, cas);
+  assert.equal(r.valid, true, r.unknownReason);
+  assert.ok(h.some((o) => o.type === 'info'));
+  const stale = makeStale(h, 2500);
+  assert.ok(stale !== undefined);
+  const bad = checkLinearizable(h, cas);
+  assert.equal(bad.valid, false);
+  assert.ok((bad.anomalies[0]!.details?.['offending'] as number[]).includes(stale));
+});
