@@ -67,6 +67,7 @@ export function checkListAppend(history: readonly HistoryOp[], opts: ListAppendO
 }
 
 function parseTxns(history: readonly HistoryOp[]): Txn[] {
+  if (history.length > limits.jepsenHistoryOpsMax) throw new Malformed(`${history.length} records, more than jepsenHistoryOpsMax (${limits.jepsenHistoryOpsMax})`);
   const txns: Txn[] = [];
   for (const { invoke, complete } of pairOps(history)) {
     if (invoke.f !== 'txn') continue;

@@ -4,6 +4,7 @@
 // operation's invocation and completion as history indexes (completion
 // Infinity when the operation is indeterminate: it may take effect at any
 // time after its invocation, or never).
+import { limits } from '../../src/util';
 import { pairOps, type HistoryOp } from '../history';
 
 export type RegisterModel = 'register' | 'cas-register';
@@ -72,6 +73,7 @@ type Pair = { invoke: HistoryOp; complete: HistoryOp | undefined };
 
 /** Groups a history's register operations by key (ops with extra.serializable === true left to checkSequential). */
 export function prepareRegisterHistory(history: readonly HistoryOp[], model: RegisterModel): Prepared {
+  checkHistoryLength(history);
   const values = new ValueTable();
   const byKey = new Map<string, { key: string | undefined; pairs: Pair[] }>();
   for (const pair of pairOps(history)) {
@@ -94,6 +96,10 @@ export function isSerializable(pair: Pair): boolean {
 /** Thrown for a record the checker cannot interpret; the checker answers 'unknown' with its message. */
 export class MalformedHistoryError extends Error {
   override name = 'MalformedHistoryError';
+}
+
+export function checkHistoryLength(history: readonly HistoryOp[]): void {
+  if (history.length > limits.jepsenHistoryOpsMax) throw new MalformedHistoryError(`${history.length} records, more than jepsenHistoryOpsMax (${limits.jepsenHistoryOpsMax})`);
 }
 
 function prepareKey(key: string | undefined, pairs: readonly Pair[], model: RegisterModel, values: ValueTable): KeyHistory {

@@ -29,7 +29,7 @@
 import { limits } from '../../src/util';
 import { pairOps, type HistoryOp } from '../history';
 import type { Anomaly, CheckResult } from './result';
-import { isSerializable } from './register-ops';
+import { checkHistoryLength, isSerializable } from './register-ops';
 
 type Pair = { invoke: HistoryOp; complete: HistoryOp | undefined };
 
@@ -51,6 +51,7 @@ export function checkSequential(history: readonly HistoryOp[]): CheckResult {
   const started = Date.now();
   let pairs: Pair[];
   try {
+    checkHistoryLength(history);
     pairs = pairOps(history).filter((p) => registerFs.has(p.invoke.f));
   } catch (e) {
     return { checker: 'sequential', valid: 'unknown', anomalies: [], unknownReason: `malformed history: ${(e as Error).message}`, stats: { ms: Date.now() - started } };

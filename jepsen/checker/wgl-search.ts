@@ -228,7 +228,8 @@ export class RegisterSearch {
   private poolRemove(j: number): void {
     const sig = this.signature[j]!;
     const ids = this.pool.get(sig);
-    assert(ids !== undefined && ids[ids.length - 1] === j, 'a pooled op leaves from the top of its list');
+    assert(ids !== undefined, 'a pooled op has a pool list');
+    assert(ids[ids.length - 1] === j, 'a pooled op leaves from the top of its list');
     ids.pop();
     if (ids.length === 0) this.pool.delete(sig);
   }

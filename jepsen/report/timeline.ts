@@ -48,8 +48,8 @@ function isIn(p: OpPair, set: ReadonlySet<number>): boolean {
 function chooseOps(pairs: readonly OpPair[], a: Anomaly, named: ReadonlySet<number>): { ops: OpPair[]; t0: number; t1: number } {
   const focus = pairs.filter((p) => isIn(p, named));
   const lastNs = pairs.reduce((m, p) => Math.max(m, p.complete?.timeNs ?? p.invoke.timeNs), 0);
-  let t0 = Math.min(...focus.map((p) => p.invoke.timeNs));
-  let t1 = Math.max(...focus.map((p) => p.complete?.timeNs ?? p.invoke.timeNs));
+  let t0 = focus.reduce((m, p) => Math.min(m, p.invoke.timeNs), Infinity);
+  let t1 = focus.reduce((m, p) => Math.max(m, p.complete?.timeNs ?? p.invoke.timeNs), -Infinity);
   if (!Number.isFinite(t0)) return { ops: [], t0: 0, t1: 1 };
   const pad = Math.max((t1 - t0) * 0.15, 1_000_000);
   t0 = Math.max(0, t0 - pad);
