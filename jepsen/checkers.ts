@@ -2,41 +2,31 @@
 // workload's operations, re-indexed densely (history.ts's contract), and its
 // anomalies are mapped back to the run's history indexes.
 //
-// Wired at merge, from the checker half of issue 13 (jepsen/checker/linearizable.ts
-// and jepsen/checker/list-append.ts, written in parallel):
-//   register → checkLinearizable(ops, { model: 'cas-register' }) per key on the
-//              linearizable reads, writes and cas; checkSequential(ops) on the
-//              serializable reads (extra.serializable) with the writes;
-//   append   → checkListAppend(ops, { realtime: true });
-//   kube     → checkLinearizable(ops, { model: 'register' }) on its get/create/update/delete,
-//              besides checkKube below.
-// Until then those workloads answer 'unknown' with the reason below.
+// register → linearizability per key (cas-register) over the linearizable reads,
+//            writes and cas; sequential consistency over the serializable reads.
+// append   → Elle-style list-append, strict serializability (realtime edges).
 import type { HistoryOp } from './history';
 import { workloadOf } from './recorder';
 import { checkDivergence } from './checker/divergence';
 import { checkKube } from './checker/kube';
 import { checkLease } from './checker/lease';
+import { checkLinearizable, checkSequential } from './checker/linearizable';
+import { checkListAppend } from './checker/list-append';
 import { checkLock } from './checker/lock';
 import type { CheckResult } from './checker/result';
 import { checkWatch } from './checker/watch';
 
-export const notWiredReason = 'its checker (jepsen/checker/linearizable.ts, list-append.ts) is wired in at merge';
-
 type Checker = (ops: HistoryOp[]) => CheckResult;
 
 const byWorkload: Record<string, Checker[]> = {
-  register: [() => notWired('linearizable')],
-  append: [() => notWired('list-append')],
+  register: [(ops) => checkLinearizable(ops, { model: 'cas-register' }), (ops) => checkSequential(ops)],
+  append: [(ops) => checkListAppend(ops, { realtime: true })],
   watch: [(ops) => checkWatch(ops)],
   lease: [(ops) => checkLease(ops)],
   lock: [(ops) => checkLock(ops)],
   kube: [(ops) => checkKube(ops)],
   'txn-rev': [],
 };
-
-function notWired(checker: string): CheckResult {
-  return { checker, valid: 'unknown', unknownReason: notWiredReason, anomalies: [], stats: {} };
-}
 
 /** The operations of one workload, indexed 0..n-1, and the way back to the run's indexes. */
 export function subHistory(history: readonly HistoryOp[], workload: string): { ops: HistoryOp[]; back: number[] } {

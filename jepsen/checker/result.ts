@@ -12,6 +12,12 @@ export interface Anomaly {
   explanation: string;
   /** The key (register, per-key checkers), when there is one. */
   key?: string;
+  /**
+   * Optional, checker-specific structure for tools (the report): e.g. the linearizability checker's
+   * { offending, concurrent, prefix, possibleValues }, list-append's { cycle: [{ from, to, type, why }] }.
+   * Every number in it is a HistoryOp.index.
+   */
+  details?: Record<string, unknown>;
 }
 
 export interface CheckResult {

@@ -186,3 +186,27 @@ export const walReadChunkBytesMax = 16 * 1024 * 1024;
 export const walMigrateBatchEntriesMax = 10_000;
 /** Handlers (open WALs) a power-loss failpoint truncates before it kills the process. */
 export const failpointPowerLossHandlersMax = 64;
+
+// --- jepsen checkers and report (jepsen/checker, jepsen/report) ---
+/** Search configurations (linearized set, register state) the linearizability checker remembers per key before it answers 'unknown'. */
+export const jepsenLinearizableCacheEntriesDefault = 2_000_000;
+/** Wall time a checker may spend on one history before it answers 'unknown'. */
+export const jepsenCheckTimeLimitMsDefault = 60_000;
+/** Search steps between two looks at the clock (time limits are checked this often). */
+export const jepsenClockCheckSteps = 1024;
+/** Operations one history may hold (the checkers index them with 32-bit arrays). */
+export const jepsenHistoryOpsMax = 20_000_000;
+/** Anomalies one checker reports; further ones are counted, not listed. */
+export const jepsenAnomaliesMax = 100;
+/** Operations named in one anomaly (the offending op, those concurrent with it, the prefix that led to it). */
+export const jepsenAnomalyOpsMax = 24;
+/** Register values listed as "the register could hold" in a nonlinearizable verdict. */
+export const jepsenPossibleStatesMax = 8;
+/** rw edges of one strongly connected component tried as the single rw edge of a G-single cycle. */
+export const jepsenCycleRwEdgesMax = 20_000;
+/** Timelines (one per anomaly) drawn in report.html. */
+export const jepsenReportTimelinesMax = 8;
+/** Operations drawn in one timeline of report.html (those nearest the anomaly). */
+export const jepsenReportTimelineOpsMax = 300;
+/** Process lanes drawn in one timeline of report.html. */
+export const jepsenReportLanesMax = 40;
