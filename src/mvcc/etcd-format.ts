@@ -3,7 +3,12 @@
 //   main (8 bytes BE) | '_' | sub (8 bytes BE) [| 't' for a tombstone]
 // and its value an mvccpb.KeyValue as Go's gogoproto marshals it (fields in
 // number order, zero values left out; a tombstone carries only the key).
+import type { BatchOp } from '../storage';
 import { assert } from '../util';
+import {
+  decodeRecord, decodeRevision, decodeRevisionKey, encodeKeyValue, encodeRevision, encodeTombstone, metaKey, metaPrefix,
+  revisionKey, revisionPrefix,
+} from './codec';
 import type { KeyValue } from './types';
 
 const revisionBytes = 17;
@@ -158,4 +163,68 @@ export function decodeEtcdKeyValue(b: Buffer): KeyValue {
 function safeNumber(v: bigint, name: string): number {
   if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new EtcdFormatError(`KeyValue ${name} ${v} out of range`);
   return Number(v);
+}
+
+// ---- between keel's store layout (codec.ts) and etcd's key bucket ----
+
+/** The store's own meta names for its revisions (store.ts keeps them under 'mvcc/'). */
+const storeCurrentRevisionMeta = 'mvcc/current_revision';
+const storeCompactRevisionMeta = 'mvcc/compact_revision';
+
+export interface EtcdKeyBucketEntry {
+  /** Revision bytes, as etcd's key bucket keys. */
+  key: Buffer;
+  /** mvccpb.KeyValue bytes. */
+  value: Buffer;
+  revision: EtcdRevision;
+  /** The user key the revision belongs to. */
+  mvccKey: Buffer;
+}
+
+export function isStoreRevisionKey(k: Buffer): boolean {
+  return k[0] === revisionPrefix;
+}
+
+/** A store backend entry ('k' revision key, msgpack record) as etcd's key bucket holds it. */
+export function storeEntryToEtcd(k: Buffer, v: Buffer): EtcdKeyBucketEntry {
+  const revision = decodeRevisionKey(k);
+  const record = decodeRecord(v);
+  return {
+    key: etcdRevisionBytes(revision.main, revision.sub, revision.tombstone),
+    value: revision.tombstone ? encodeEtcdTombstone(record.key) : encodeEtcdKeyValue(record),
+    revision,
+    mvccKey: record.key,
+  };
+}
+
+/** An etcd key-bucket entry as a store backend entry; malformed input raises EtcdFormatError. */
+export function etcdEntryToStore(key: Buffer, value: Buffer): { k: Buffer; v: Buffer; revision: EtcdRevision } {
+  const revision = parseEtcdRevisionBytes(key);
+  const kv = decodeEtcdKeyValue(value);
+  if (kv.key.length === 0) throw new EtcdFormatError(`revision ${revision.main}_${revision.sub}: KeyValue without a key`);
+  if (!revision.tombstone && kv.modRevision !== revision.main) throw new EtcdFormatError(`revision ${revision.main}_${revision.sub}: mod_revision ${kv.modRevision}`);
+  return {
+    k: revisionKey(revision.main, revision.sub, revision.tombstone),
+    v: revision.tombstone ? encodeTombstone(kv.key) : encodeKeyValue(kv),
+    revision,
+  };
+}
+
+/** The store's meta name of a backend key, or undefined for keys that are not store meta. */
+export function storeMetaName(k: Buffer): string | undefined {
+  return k[0] === metaPrefix ? k.subarray(1).toString('utf8') : undefined;
+}
+
+/** The current and compact revisions a store keeps in its meta (compact -1: never compacted). */
+export function storeRevisions(meta: ReadonlyMap<string, Buffer>): { current: number; compact: number } {
+  const current = meta.get(storeCurrentRevisionMeta);
+  const compact = meta.get(storeCompactRevisionMeta);
+  return { current: current === undefined ? 1 : decodeRevision(current), compact: compact === undefined ? -1 : decodeRevision(compact) };
+}
+
+/** Backend writes that set a store's current and compact revisions (compact < 0: never compacted). */
+export function storeRevisionOps(current: number, compact: number): BatchOp[] {
+  const ops: BatchOp[] = [{ type: 'put', key: metaKey(storeCurrentRevisionMeta), value: encodeRevision(current) }];
+  if (compact >= 0) ops.push({ type: 'put', key: metaKey(storeCompactRevisionMeta), value: encodeRevision(compact) });
+  return ops;
 }

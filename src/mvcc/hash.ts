@@ -9,8 +9,8 @@
 import * as zlib from 'node:zlib';
 import type { Backend } from '../storage';
 import { assert, limits } from '../util';
-import { decodeRecord, decodeRevisionKey, revisionKey } from './codec';
-import { encodeEtcdKeyValue, encodeEtcdTombstone, etcdRevisionBytes } from './etcd-format';
+import { decodeRecord, revisionKey } from './codec';
+import { storeEntryToEtcd as etcdEntry } from './etcd-format';
 
 const castagnoliPolynomial = 0x82f63b78;
 /** Slicing-by-8 tables: table k maps a byte k positions back. */
@@ -49,18 +49,6 @@ export function crc32c(data: Uint8Array, previous = 0): number {
 
 const keyBucketName = Buffer.from('key');
 
-/** A backend entry as etcd stores it: revision bytes and mvccpb.KeyValue. */
-function etcdEntry(k: Buffer, v: Buffer): { key: Buffer; value: Buffer; mvccKey: Buffer; tombstone: boolean } {
-  const rev = decodeRevisionKey(k);
-  const record = decodeRecord(v);
-  return {
-    key: etcdRevisionBytes(rev.main, rev.sub, rev.tombstone),
-    value: rev.tombstone ? encodeEtcdTombstone(record.key) : encodeEtcdKeyValue(record),
-    mvccKey: record.key,
-    tombstone: rev.tombstone,
-  };
-}
-
 function revisions(backend: Backend, fromMain: number, toMain: number): AsyncIterable<[Buffer, Buffer]> {
   return backend.iterate({ gte: revisionKey(Math.max(fromMain, 0), 0, false), lt: revisionKey(toMain + 1, 0, false) });
 }
@@ -79,7 +67,7 @@ export async function hashKv(backend: Backend, compactRevision: number, revision
     const touched = new Map<string, boolean>();
     for await (const [k, v] of revisions(backend, compactRevision + 1, revision)) {
       const e = etcdEntry(k, v);
-      touched.set(e.mvccKey.toString('latin1'), !e.tombstone);
+      touched.set(e.mvccKey.toString('latin1'), !e.revision.tombstone);
       assert(touched.size <= limits.hashKvKeysMax, 'keys hashed within limit');
     }
     const keepEmpty = ![...touched.values()].some((live) => live) && !(await anyUntouched(backend, compactRevision, touched));

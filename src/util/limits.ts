@@ -176,3 +176,7 @@ export const bboltPagesMax = 1 << 24;
 export const bboltCheckProblemsMax = 1000;
 /** Distinct keys changed after the compact revision that one HashKV tracks (etcd's keep set is as large as the live keys). */
 export const hashKvKeysMax = 50_000_000;
+/** Top-level buckets of a bbolt file keel writes (etcd has ten). */
+export const bboltRootBucketsMax = 1024;
+/** Non-revision entries (meta: leases, members, alarms, …) held in memory while converting a store to an etcd snapshot. */
+export const etcdSnapshotMetaEntriesMax = 20_000_000;

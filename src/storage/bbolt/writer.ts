@@ -36,8 +36,9 @@ const valueBytesMax = 2 ** 31 - 2;
 const sinkBufferBytes = 1024 * 1024;
 
 /**
- * Writes `file` (created or truncated) with the given top-level buckets. As
- * in bbolt, the root bucket holds only buckets.
+ * Writes `file` (created or truncated) with the given top-level buckets, in
+ * any order (their contents in key order). As in bbolt, the root bucket holds
+ * only buckets.
  */
 export async function writeBbolt(file: string, buckets: BboltSource, options: BboltWriteOptions = {}): Promise<BboltWriteResult> {
   const pageSize = options.pageSize ?? 4096;
@@ -46,7 +47,7 @@ export async function writeBbolt(file: string, buckets: BboltSource, options: Bb
   const handle = await fs.open(file, 'w', 0o600);
   try {
     const sink = new PageSink(handle, pageSize);
-    const root = await writeTree(sink, buckets, 0, true);
+    const root = await writeRoot(sink, buckets);
     assert(root.inline === undefined, 'the root bucket is never inline');
     const freelist = await sink.page(freelistPageFlag, 0, Buffer.alloc(0));
     await sink.flush();
@@ -121,6 +122,25 @@ interface BranchElement {
 interface TreeRoot {
   pgid: bigint;
   inline: Buffer | undefined;
+}
+
+/**
+ * The root bucket's buckets may arrive in any order (a bucket's pages may sit
+ * anywhere in the file): they are written as they come and their headers
+ * sorted into the root's leaf at the end.
+ */
+async function writeRoot(sink: PageSink, source: BboltSource): Promise<TreeRoot> {
+  const headers: LeafElement[] = [];
+  for await (const item of source) {
+    assert('bucket' in item, 'the root bucket holds only buckets');
+    assert(item.key.length > 0, 'bbolt keys are not empty');
+    assert(headers.length < limits.bboltRootBucketsMax, 'top-level buckets within limit');
+    headers.push({ flags: bucketLeafFlag, key: item.key, value: bucketValue(await writeTree(sink, item.bucket, 1, false)) });
+  }
+  headers.sort((a, b) => Buffer.compare(a.key, b.key));
+  const tree = new TreeBuilder(sink, true);
+  for (const h of headers) await tree.add(h);
+  return tree.finish();
 }
 
 async function writeTree(sink: PageSink, source: BboltSource, depth: number, isRoot: boolean): Promise<TreeRoot> {
