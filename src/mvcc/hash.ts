@@ -101,3 +101,14 @@ export async function hashAll(backend: Backend): Promise<number> {
   }
   return crc >>> 0;
 }
+
+/**
+ * The hash etcd 3.5 takes while it compacts at `compactRevision` and keeps
+ * (its last ten) to answer HashKV at exactly that revision, with
+ * compact_revision = `previousCompactRevision`, even after later
+ * compactions: HashKV over (previous, compact] of the backend as it is
+ * before this compaction deletes anything (the previous one settled).
+ */
+export function compactionHash(backend: Backend, previousCompactRevision: number, compactRevision: number): Promise<number> {
+  return hashKv(backend, previousCompactRevision, compactRevision);
+}
