@@ -214,3 +214,33 @@ test('a db the writer made is reported by etcdutl 3.5 and etcdctl 3.4 as the rea
     assert.deepEqual(JSON.parse(r.stdout), expected, tool);
   }
 });
+
+test('damaged files never crash the reader: random byte changes give a result or a BboltError (fast-check)', async () => {
+  const dir = makeTempDir('bbolt-fuzz-');
+  const good = path.join(dir, 'good');
+  const nested: BboltItem = { key: Buffer.from('n'), bucket: [{ key: Buffer.from('inner'), value: Buffer.from('x') }] };
+  const big = Array.from({ length: 400 }, (_, i): BboltItem => ({ key: Buffer.from(`k${String(i).padStart(4, '0')}`), value: Buffer.alloc(i % 100 === 0 ? 5000 : 30, i) }));
+  await writeBbolt(good, [{ key: Buffer.from('a'), bucket: [nested, { key: Buffer.from('v'), value: Buffer.from('y') }] }, { key: Buffer.from('b'), bucket: big }], { pageSize: 1024 });
+  const bytes = fs.readFileSync(good);
+  const f = path.join(dir, 'damaged');
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.tuple(fc.nat({ max: bytes.length - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), async (changes) => {
+      const damaged = Buffer.from(bytes);
+      for (const [at, byte] of changes) damaged[at] = byte;
+      fs.writeFileSync(f, damaged);
+      try {
+        const db = BboltReader.open(f);
+        try {
+          readTree(db, db.rootBucket());
+          db.check();
+          db.freePages();
+        } finally {
+          db.close();
+        }
+      } catch (e) {
+        assert.ok(e instanceof BboltError, `not a BboltError: ${String(e)}`);
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
