@@ -370,7 +370,9 @@ function leaseRecords(db: BboltReader): Array<[string, Buffer]> {
     }
     if (ttl < 0n || ttl > BigInt(limits.leaseTtlSecondsMax)) throw new Error(`lease ${id}: TTL ${ttl} out of range`);
     if (remaining < 0n || remaining > ttl) throw new Error(`lease ${id}: remaining TTL ${remaining} out of range`);
-    const record = JSON.stringify({ id: id.toString(), ttl: Number(ttl), remaining: Number(remaining) });
+    // etcd stores RemainingTTL only once checkpointed; 0 means the whole TTL (keel's 0 would mean expired).
+    const left = remaining > 0n ? remaining : ttl;
+    const record = JSON.stringify({ id: id.toString(), ttl: Number(ttl), remaining: Number(left) });
     out.push([leaseMetaPrefix + BigInt.asUintN(64, id).toString(16).padStart(16, '0'), b(record)]);
   }
   return out;

@@ -90,7 +90,7 @@ export async function runWorkload(client: EtcdClient, o: WorkloadOptions): Promi
 export interface ServerState {
   revision: string;
   kvs: Array<{ key: string; value: string; create_revision: string; mod_revision: string; version: string; lease: string }>;
-  leases: Array<{ id: string; grantedTtl: string }>;
+  leases: Array<{ id: string; grantedTtl: string; mostLeft: boolean }>;
 }
 
 /** Every key (at the current revision) and every lease with its granted TTL. */
@@ -104,8 +104,9 @@ export async function readState(client: EtcdClient): Promise<ServerState> {
   const list = must(await client.call<{ leases: Array<{ ID: string }> }>('Lease', 'LeaseLeases', {}));
   const leases: ServerState['leases'] = [];
   for (const l of list.leases) {
-    const ttl = must(await client.call<{ grantedTTL: string }>('Lease', 'LeaseTimeToLive', { ID: l.ID }));
-    leases.push({ id: String(l.ID), grantedTtl: String(ttl.grantedTTL) });
+    const ttl = must(await client.call<{ grantedTTL: string; TTL: string }>('Lease', 'LeaseTimeToLive', { ID: l.ID }));
+    // The workload's TTLs are an hour or more: less than half left means a restore lost the countdown.
+    leases.push({ id: String(l.ID), grantedTtl: String(ttl.grantedTTL), mostLeft: Number(ttl.TTL) > Number(ttl.grantedTTL) / 2 });
   }
   leases.sort((a, b) => (a.id < b.id ? -1 : 1));
   return { revision: String(r.header?.revision), kvs, leases };
