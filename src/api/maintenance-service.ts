@@ -27,7 +27,7 @@ export function maintenanceHandlers(member: Member, rpc: RpcContext): Record<str
     }, rpc),
     HashKV: unary(async (req: { revision: string }) => {
       const r = await member.hashKv(int64ToNumber(req.revision));
-      return { header: headerOf(member, r.revision), hash: r.hash, compact_revision: r.compactRevision, hash_revision: r.hashRevision };
+      return { header: headerOf(member, r.revision), hash: r.hash, compact_revision: r.compactRevision, hash_revision: 0 };
     }, rpc),
     Defragment: unary(async () => {
       await member.defragment();

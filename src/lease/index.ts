@@ -1,2 +1,2 @@
 export { Lessor, LeaseIdGenerator, minLeaseTtlSeconds, type Lease, type LeaseRecord, type LessorOptions } from './lessor';
-export { leaseMetaName, leaseMetaOp, encodeLeaseRecord, decodeLeaseRecord, loadLeases, trackLeaseAttachments } from './lease-store';
+export { leaseMetaPrefix, leaseMetaName, leaseMetaOp, encodeLeaseRecord, decodeLeaseRecord, loadLeases, trackLeaseAttachments } from './lease-store';

@@ -5,7 +5,7 @@
 import { EventType, type Event, type MvccStore } from '../mvcc';
 import type { Lessor, LeaseRecord } from './lessor';
 
-const leaseMetaPrefix = 'lease/';
+export const leaseMetaPrefix = 'lease/';
 
 export function leaseMetaName(id: bigint): string {
   return leaseMetaPrefix + BigInt.asUintN(64, id).toString(16).padStart(16, '0');

@@ -195,6 +195,9 @@ export class MvccStore {
     return Math.max(this.compactRev, 0);
   }
 
+  /** The last compaction's revision, -1 if never compacted (etcd's HashKV answers that). */
+  lastCompactRevision(): number { return this.compactRev; }
+
   /** The value cache: entries, bytes charged and its bound (for tests and metrics). */
   valueCacheStats(): { entries: number; bytes: number; bytesMax: number } {
     return { entries: this.values.size, bytes: this.values.bytes, bytesMax: this.values.bytesMax };
@@ -678,7 +681,7 @@ export class MvccStore {
       const path = this.comparePath(req, this.compareKvsNow(plans) ?? (await this.compareKvs(plans)));
       this.checkTxnRanges(req, path, rev);
       const responses = this.planReadOps(req, path, rev);
-      return { revision: rev, succeeded: path.succeeded, responses: await resolveAll(responses) };
+      return { revision: rev, succeeded: path.succeeded, responses: await Promise.all(responses) };
     } finally {
       this.readEnd(rev);
     }
@@ -695,7 +698,7 @@ export class MvccStore {
         const sub = path.nested[nested++];
         assert(sub !== undefined, 'txn path has an entry per nested txn');
         const inner = this.planReadOps(op.txn, sub, rev);
-        out.push(resolveAll(inner).then((responses) => ({ txn: { revision: 0, succeeded: sub.succeeded, responses } })));
+        out.push(Promise.all(inner).then((responses) => ({ txn: { revision: 0, succeeded: sub.succeeded, responses } })));
       } else {
         assert(false, 'a read-only txn holds only ranges and txns');
       }
@@ -991,8 +994,4 @@ function overlayInBounds(stage: Stage, bounds: KeyBounds): Array<[string, KeyVal
   const out: Array<[string, KeyValue | undefined]> = [];
   for (const e of stage.overlay) if (inBounds(bounds, e[0])) out.push(e);
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-}
-
-function resolveAll(ops: Array<Promise<ResponseOp>>): Promise<ResponseOp[]> {
-  return Promise.all(ops);
 }

@@ -8,10 +8,20 @@ export const enum AlarmAction { Get = 0, Activate = 1, Deactivate = 2 }
 export interface AlarmMember { memberId: bigint; alarm: AlarmType }
 
 const alarmNames = ['NONE', 'NOSPACE', 'CORRUPT'];
-const alarmMetaPrefix = 'alarm/';
+export const alarmMetaPrefix = 'alarm/';
 
 function alarmName(memberId: bigint, alarm: AlarmType): string {
   return `${memberId.toString(16)}/${alarm}`;
+}
+
+/** The meta record of an active alarm: its name and value. */
+export function alarmRecord(a: AlarmMember): [string, Buffer] {
+  return [alarmMetaPrefix + alarmName(a.memberId, a.alarm), Buffer.from(JSON.stringify({ memberId: a.memberId.toString(), alarm: a.alarm }))];
+}
+
+export function decodeAlarmRecord(v: Buffer): AlarmMember {
+  const o = JSON.parse(v.toString('utf8')) as { memberId: string; alarm: AlarmType };
+  return { memberId: BigInt(o.memberId), alarm: o.alarm };
 }
 
 export class Alarms {
@@ -20,8 +30,7 @@ export class Alarms {
   static async load(store: MvccStore): Promise<Alarms> {
     const alarms = new Alarms();
     for (const [, v] of await store.metaEntries(alarmMetaPrefix)) {
-      const o = JSON.parse(v.toString('utf8')) as { memberId: string; alarm: AlarmType };
-      const a = { memberId: BigInt(o.memberId), alarm: o.alarm };
+      const a = decodeAlarmRecord(v);
       alarms.active.set(alarmName(a.memberId, a.alarm), a);
     }
     return alarms;
@@ -48,7 +57,7 @@ export class Alarms {
       if (alarm === AlarmType.None) return [];
       const a: AlarmMember = { memberId, alarm };
       this.active.set(name, a);
-      meta(alarmMetaPrefix + name, Buffer.from(JSON.stringify({ memberId: memberId.toString(), alarm })));
+      meta(...alarmRecord(a));
       return [a];
     }
     const existing = this.active.get(name);

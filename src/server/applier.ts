@@ -13,7 +13,8 @@ import { decodeConfChange, type Entry, type ConfChange } from '../raft';
 import { decodeRequest, type Op } from './requests';
 import { Alarms, AlarmAction, AlarmType } from './alarms';
 import type { Logger } from './log';
-import { spoolSnapshot } from './snapshot';
+import { spoolEtcdSnapshot } from './snapshot';
+import { clusterVersion } from './member-types';
 import { BackendCommitter, consistentIndexMeta, decodeConsistentIndex, type BackendCommitOptions } from './backend-commit';
 import { MemberRecords, decodeConfChangeContext, decodeMember, memberMetaPrefix, type MemberInfo, type PeerChange } from './membership';
 
@@ -163,7 +164,8 @@ export class Applier {
     // Old revisions are deleted in the background; hash only once that is done, so members agree.
     await this.committer.flush(false);
     await this.store.compactionSettled();
-    return { hash: await hashKv(this.backendValue, compactRevision, rev), compactRevision, hashRevision: rev, revision: current };
+    // etcd answers compact_revision -1 before any compaction (0 after a Compact(0)).
+    return { hash: await hashKv(this.backendValue, compactRevision, rev), compactRevision: this.store.lastCompactRevision(), hashRevision: rev, revision: current };
   }
 
   async hash(): Promise<{ hash: number; revision: number }> {
@@ -178,10 +180,14 @@ export class Applier {
     await this.backendValue.defragment();
   }
 
-  /** The whole store as keel's snapshot format (Maintenance.Snapshot). */
-  async snapshot(): Promise<{ size: number; chunks: AsyncGenerator<Buffer> }> {
+  /**
+   * The whole store as etcd's snapshot file (Maintenance.Snapshot): what is applied is flushed and
+   * compaction's deletes settle first, so no compacted revision lands in the file.
+   */
+  async snapshot(term: bigint): Promise<{ size: number; chunks: AsyncGenerator<Buffer> }> {
     await this.committer.flush(false);
-    return spoolSnapshot(this.backendValue);
+    await this.store.compactionSettled();
+    return spoolEtcdSnapshot(this.backendValue, { term, clusterVersion });
   }
 
   async close(): Promise<void> {

@@ -9,3 +9,4 @@ export { createLogger, silentLogger, type Logger, type LogLevel, type LogFields 
 export { memberIdOf, clusterIdOf, idToHex } from './ids';
 export { spoolSnapshot, snapshotStatus, restoreSnapshot, type SnapshotStatus } from './snapshot';
 export { parseRetention, AutoCompactor, type AutoCompactionMode } from './compactor';
+export { writeEtcdSnapshot, restoreEtcdSnapshot, etcdSnapshotStatus, verifySnapshotHash, noEtcdAuth, type EtcdAuthBuckets, type EtcdSnapshotOptions, type EtcdSnapshotWritten, type EtcdSnapshotStatus, type RestoreEtcdOptions } from './etcd-snapshot';

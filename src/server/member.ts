@@ -328,10 +328,10 @@ export class Member {
     await this.quota.refresh(true);
   }
 
-  /** The whole store as keel's snapshot format (Maintenance.Snapshot). */
+  /** The whole store as etcd's snapshot file (Maintenance.Snapshot). */
   snapshot(): Promise<{ size: number; chunks: AsyncGenerator<Buffer> }> {
     this.checkRunning();
-    return this.applier.snapshot();
+    return this.applier.snapshot(this.raftTerm);
   }
 
   async status(): Promise<MemberStatus> {

@@ -210,3 +210,19 @@ export const jepsenReportTimelinesMax = 8;
 export const jepsenReportTimelineOpsMax = 300;
 /** Process lanes drawn in one timeline of report.html. */
 export const jepsenReportLanesMax = 40;
+
+// --- bbolt files (src/storage/bbolt): etcd's db and snapshot format ---
+/** Levels of one bbolt B+tree, and of buckets nested in buckets, read or written (etcd's trees are 3-5 deep). */
+export const bboltTreeDepthMax = 64;
+/** Overflow pages one bbolt page may carry (4 GiB at 4 KiB pages; etcd's largest value is its request limit). */
+export const bboltOverflowPagesMax = 1 << 20;
+/** Pages of a bbolt file keel writes (64 GiB at 4 KiB pages: past etcd's 8 GiB quota ceiling). */
+export const bboltPagesMax = 1 << 24;
+/** Problems one bbolt check reports before it stops listing them. */
+export const bboltCheckProblemsMax = 1000;
+/** Distinct keys changed after the compact revision that one HashKV tracks (etcd's keep set is as large as the live keys). */
+export const hashKvKeysMax = 50_000_000;
+/** Top-level buckets of a bbolt file keel writes (etcd has ten). */
+export const bboltRootBucketsMax = 1024;
+/** Non-revision entries (meta: leases, members, alarms, …) held in memory while converting a store to an etcd snapshot. */
+export const etcdSnapshotMetaEntriesMax = 20_000_000;
