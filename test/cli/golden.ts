@@ -58,8 +58,19 @@ function toolCommand(tool: CtlTool, args: readonly string[]): { file: string; ar
   return { file: bin, args: [...args] };
 }
 
+/**
+ * Both tools get long dial and command timeouts unless a case sets its own: on a loaded
+ * machine a 2 s dial timeout (etcdctl's default) is missed by the Node process first, and
+ * the output of a command that succeeds does not depend on them.
+ */
+function withPatientTimeouts(args: readonly string[], env: Readonly<Record<string, string>> | undefined): readonly string[] {
+  const own = args.some((a) => a.startsWith('--dial-timeout') || a.startsWith('--command-timeout'));
+  const ownEnv = env !== undefined && (env['ETCDCTL_DIAL_TIMEOUT'] !== undefined || env['ETCDCTL_COMMAND_TIMEOUT'] !== undefined);
+  return own || ownEnv ? args : ['--dial-timeout=30s', '--command-timeout=60s', ...args];
+}
+
 function spawnTool(tool: CtlTool, args: readonly string[], env: Readonly<Record<string, string>> | undefined): ChildProcess {
-  const cmd = toolCommand(tool, args);
+  const cmd = toolCommand(tool, withPatientTimeouts(args, env));
   return spawn(cmd.file, cmd.args, { env: baseEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
 }
 

@@ -31,6 +31,13 @@ test('add a voter, add a learner and promote it, remove a member, all under writ
     }
   };
   const writers = [writer(0), writer(1), writer(2)];
+  // Each phase must see writes acknowledged: wait for them (however slow the machine), within a generous bound.
+  const moreAcked = async (n: number): Promise<void> => {
+    const target = acked.size + n;
+    for (const deadline = Date.now() + 120_000; acked.size < target && Date.now() < deadline;) await new Promise((res) => setTimeout(res, 100));
+    assert.ok(acked.size >= target, `${n} more writes acknowledged (${acked.size} of ${target})`);
+  };
+  await moreAcked(20);
   const c1 = new EtcdClient(m1.endpoint, { deadlineMs: 30_000 });
   const list = async (): Promise<PbMember[]> => must(await c1.call<{ members: PbMember[] }>('Cluster', 'MemberList', {})).members;
 
@@ -41,6 +48,7 @@ test('add a voter, add a learner and promote it, remove a member, all under writ
   const m2 = await join('m2', ic, p2.client, p2.peer);
   assert.equal(added.member.isLearner, false);
   members.push(m2);
+  await moreAcked(20);
 
   // A learner, then its promotion once it has caught up.
   const p3 = { client: await freePort(), peer: await freePort() };
@@ -60,6 +68,7 @@ test('add a voter, add a learner and promote it, remove a member, all under writ
   }
   assert.ok(promoted, 'the learner caught up and was promoted');
   members.push(m3);
+  await moreAcked(20);
   assert.deepEqual((await list()).map((m) => m.isLearner), [false, false, false]);
   assert.deepEqual(await c1.call('Cluster', 'MemberPromote', { ID: learner.member.ID }), { ok: false, code: 9, details: 'etcdserver: can only promote a learner member' });
 
@@ -67,10 +76,9 @@ test('add a voter, add a learner and promote it, remove a member, all under writ
   members.splice(members.indexOf(m2), 1);
   must(await c1.call('Cluster', 'MemberRemove', { ID: added.member.ID }));
   assert.deepEqual(await c1.call('Cluster', 'MemberRemove', { ID: added.member.ID }), { ok: false, code: 5, details: 'etcdserver: member not found' });
-  await new Promise((res) => setTimeout(res, 1000));
+  await moreAcked(20);
   stop = true;
   await Promise.all(writers);
-  assert.ok(acked.size > 100, `writes were acknowledged throughout (${acked.size})`);
   assert.equal((await list()).length, 2);
   for (const m of [m1, m3]) {
     const c = new EtcdClient(m.endpoint, { deadlineMs: 30_000 });
