@@ -16,8 +16,9 @@ const allowed = {
   server: ['util', 'raft', 'storage', 'mvcc', 'lease', 'auth'],
   transport: ['util', 'raft', 'server', 'proto'],
   proto: [],
-  api: ['util', 'server', 'mvcc', 'lease', 'auth', 'proto'],
+  api: ['util', 'server', 'mvcc', 'lease', 'auth', 'proto', 'wire'],
   client: ['util', 'proto'],
+  wire: ['util'],
   // snapshot restore|status write and read a data dir, as etcdctl's (etcdutl's) do.
   cli: ['util', 'client', 'proto', 'server'],
 };
