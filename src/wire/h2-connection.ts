@@ -19,6 +19,8 @@ export interface H2Options {
   permitWithoutStream: boolean;
   streamsMax: number;
   headerListBytesMax: number;
+  /** Time to receive the preface (wireHeadTimeoutMs unless a test shortens it). */
+  headTimeoutMs: number;
 }
 
 export interface H2Dispatcher {
@@ -58,7 +60,7 @@ export class H2Connection {
   /** Response DATA bytes waiting in stream queues. */
   queuedBytes = 0;
   /** Counters a test or /metrics may read. */
-  readonly stats = { framesIn: 0, streamsOpened: 0, writes: 0, resetsReceived: 0 };
+  readonly stats = { reads: 0, framesIn: 0, streamsOpened: 0, writes: 0, resetsReceived: 0 };
 
   private peerInitialWindow = defaultWindowBytes;
   private readonly decoder = new HpackDecoder(limits.h2HeaderTableBytesMax);
@@ -97,7 +99,7 @@ export class H2Connection {
     socket.on('error', () => this.destroy());
     socket.on('close', () => this.destroy());
     socket.on('end', () => this.onEnd());
-    this.headTimer = setTimeout(() => this.destroy(), limits.wireHeadTimeoutMs);
+    this.headTimer = setTimeout(() => this.destroy(), options.headTimeoutMs);
     this.headTimer.unref();
     if (first !== undefined && first.length > 0) this.onRead(first);
   }
@@ -106,6 +108,7 @@ export class H2Connection {
 
   private onRead(chunk: Buffer): void {
     if (this.destroyed || this.closing) return;
+    if (chunk.length > 0) this.stats.reads++;
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     try {
       this.parse();
@@ -608,6 +611,11 @@ export class H2Connection {
     this.abortStreams(ErrorCode.Cancel);
     this.socket.destroy();
     this.dispatcher.onClose(this);
+  }
+
+  /** Reading stopped until the socket drains or queued response bytes get window. */
+  get readPaused(): boolean {
+    return this.paused;
   }
 
   get goingAway(): boolean {

@@ -9,6 +9,8 @@ import { runHttp, type HttpRequest, type HttpResponse, type HttpRouter } from '.
 
 export interface Http1Host {
   router: HttpRouter;
+  /** Time to read one request (head and body): wireHeadTimeoutMs unless a test shortens it. */
+  headTimeoutMs: number;
   onHandlerError(e: unknown): void;
   onClose(conn: Http1Connection): void;
 }
@@ -55,7 +57,7 @@ export class Http1Connection {
     socket.on('close', () => this.destroy());
     socket.on('end', () => this.onEnd());
     socket.on('drain', () => this.active?.onDrain());
-    this.arm(limits.wireHeadTimeoutMs);
+    this.arm(this.host.headTimeoutMs);
     if (first !== undefined && first.length > 0) this.onRead(first);
   }
 
@@ -81,7 +83,7 @@ export class Http1Connection {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     if (this.idle && chunk.length > 0) {
       this.idle = false;
-      this.arm(limits.wireHeadTimeoutMs);
+      this.arm(this.host.headTimeoutMs);
     }
     try {
       this.process();
@@ -208,7 +210,7 @@ export class Http1Connection {
     if (!res.keepAlive || this.draining) return this.endSocket();
     this.socket.resume();
     this.idle = this.buf.length === 0;
-    this.arm(this.idle ? limits.http1IdleTimeoutMs : limits.wireHeadTimeoutMs);
+    this.arm(this.idle ? limits.http1IdleTimeoutMs : this.host.headTimeoutMs);
     if (this.buf.length > 0) setImmediate(() => this.onRead(Buffer.alloc(0)));
   }
 

@@ -21,6 +21,8 @@ export interface WireServerOptions {
   permitWithoutStream?: boolean;
   /** SETTINGS_MAX_CONCURRENT_STREAMS (etcd's --max-concurrent-streams), capped by h2StreamsPerConnectionMax. */
   streamsMax?: number;
+  /** Time a connection has to send its preface or request head (wireHeadTimeoutMs; tests shorten it). */
+  headTimeoutMs?: number;
   /** A handler threw something other than a GrpcError. Default: AssertionErrors crash the process, the rest are ignored. */
   onHandlerError?: (e: unknown, where: string) => void;
 }
@@ -61,6 +63,8 @@ export class WireServer implements H2Dispatcher, CallHost, Http1Host {
   private readonly clock: Clock;
   private readonly reportError: (e: unknown, where: string) => void;
   private closing = false;
+  readonly headTimeoutMs: number;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(options: WireServerOptions = {}) {
     this.clock = options.clock ?? monotonicClock;
@@ -70,7 +74,9 @@ export class WireServer implements H2Dispatcher, CallHost, Http1Host {
       permitWithoutStream: options.permitWithoutStream ?? false,
       streamsMax: Math.min(options.streamsMax ?? limits.h2StreamsPerConnectionMax, limits.h2StreamsPerConnectionMax),
       headerListBytesMax: limits.h2HeaderListBytesMax,
+      headTimeoutMs: options.headTimeoutMs ?? limits.wireHeadTimeoutMs,
     };
+    this.headTimeoutMs = this.h2Options.headTimeoutMs;
     this.reportError = options.onHandlerError ?? crashOnAssertion;
   }
 
@@ -137,15 +143,23 @@ export class WireServer implements H2Dispatcher, CallHost, Http1Host {
   }
 
   private waitForConnections(graceMs: number): Promise<void> {
+    if (this.connectionCount() === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(finish, graceMs);
-      const poll = setInterval(() => this.connectionCount() === 0 && finish(), 10);
+      const waiters = this.idleWaiters;
       function finish(): void {
         clearTimeout(timer);
-        clearInterval(poll);
+        const i = waiters.indexOf(finish);
+        if (i >= 0) waiters.splice(i, 1);
         resolve();
       }
+      waiters.push(finish);
     });
+  }
+
+  private noteClosed(): void {
+    if (this.connectionCount() > 0 || this.idleWaiters.length === 0) return;
+    for (const w of this.idleWaiters.splice(0)) w();
   }
 
   stats(): ServerStats {
@@ -165,11 +179,12 @@ export class WireServer implements H2Dispatcher, CallHost, Http1Host {
   private sniff(socket: Duplex): void {
     this.sniffing.add(socket);
     let seen: Buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => socket.destroy(), limits.wireHeadTimeoutMs);
+    const timer = setTimeout(() => socket.destroy(), this.headTimeoutMs);
     timer.unref();
     const done = (): void => {
       clearTimeout(timer);
       this.sniffing.delete(socket);
+      this.noteClosed();
       socket.off('data', onData);
       socket.off('error', onGone);
       socket.off('close', onGone);
@@ -234,6 +249,7 @@ export class WireServer implements H2Dispatcher, CallHost, Http1Host {
   onClose(conn: H2Connection | Http1Connection): void {
     if (conn instanceof H2Connection) this.h2.delete(conn);
     else this.http1.delete(conn);
+    this.noteClosed();
   }
 
   nowMs(): number {

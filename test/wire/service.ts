@@ -10,6 +10,10 @@ export interface TestServer {
   cancelledCalls: string[];
   /** Handler invocations of Unary. */
   unaryCalls: { n: number };
+  /** Pending Hold calls: resolve one to answer it. */
+  held: Array<(b: Buffer) => void>;
+  /** Handler invocations of Slow. */
+  slowCalls: { n: number };
   close(): Promise<void>;
 }
 
@@ -22,6 +26,8 @@ export async function startTestServer(options: WireServerOptions = {}): Promise<
   const server = new WireServer(options);
   const cancelledCalls: string[] = [];
   const unaryCalls = { n: 0 };
+  const slowCalls = { n: 0 };
+  const held: Array<(b: Buffer) => void> = [];
   server.addService('test.Echo', {
     Unary: {
       kind: 'unary',
@@ -42,10 +48,12 @@ export async function startTestServer(options: WireServerOptions = {}): Promise<
     Slow: {
       kind: 'unary',
       handler: (_req, call) => {
+        slowCalls.n++;
         call.onCancel(() => cancelledCalls.push('Slow'));
         return untilCancelled(call);
       },
     },
+    Hold: { kind: 'unary', handler: () => new Promise<Buffer>((resolve) => held.push(resolve)) },
     ServerStream: {
       kind: 'serverStream',
       handler: async (req, call) => {
@@ -98,6 +106,8 @@ export async function startTestServer(options: WireServerOptions = {}): Promise<
     port: listener.port,
     cancelledCalls,
     unaryCalls,
+    slowCalls,
+    held,
     close: () => server.close(2000),
   };
 }

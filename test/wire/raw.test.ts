@@ -1,0 +1,168 @@
+// HTTP/2 and gRPC behaviour seen frame by frame, with a raw client: the
+// :authority etcdctl 3.4 sends, coalesced writes, flow control, the errors
+// grpc-go gives for compressed messages and bad timeouts, concurrency limits
+// and a graceful GOAWAY.
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { limits } from '../../src/util';
+import { F, RawClient, T, frame, grpcMessage, header, settings, u32 } from './h2-client';
+import { startTestServer, type TestServer } from './service';
+
+const settingInitialWindow = 4;
+
+function trailer(c: RawClient, streamId: number): Array<[string, string]> {
+  const r = c.response(streamId);
+  const last = r.headers[r.headers.length - 1];
+  assert.ok(last !== undefined, `stream ${streamId} has headers`);
+  return last;
+}
+
+describe('wire: raw HTTP/2', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer();
+  });
+  after(() => t.close());
+
+  it('accepts an :authority carrying a scheme (etcdctl 3.4 sends http://host:port)', async () => {
+    const c = await RawClient.connect(t.port);
+    c.write(c.unary(1, '/test.Echo/Unary', Buffer.from('status?'), [], `http://127.0.0.1:${t.port}`));
+    await c.until(() => c.ended(1), 'stream 1 ends');
+    const r = c.response(1);
+    assert.equal(r.rst, undefined);
+    assert.equal(header(r.headers[0] ?? [], ':status'), '200');
+    assert.equal(header(trailer(c, 1), 'grpc-status'), '0');
+    assert.deepEqual(r.data, grpcMessage(Buffer.from('status?')));
+    c.close();
+  });
+
+  it('answers a unary call as HEADERS, DATA, trailers HEADERS; requests read together are answered in one write', async () => {
+    const c = await RawClient.connect(t.port);
+    c.write(c.unary(1, '/test.Echo/Unary', Buffer.from('warm')));
+    await c.until(() => c.ended(1), 'warm-up');
+    const conn = t.server.h2Connections().at(-1);
+    assert.ok(conn !== undefined);
+    const before = { ...conn.stats };
+    const batch = Buffer.concat(Array.from({ length: 20 }, (_, i) => c.unary(3 + 2 * i, '/test.Echo/Unary', Buffer.from(`m${i}`))));
+    const seen = c.frames.length;
+    c.write(batch);
+    await c.until(() => Array.from({ length: 20 }, (_, i) => 3 + 2 * i).every((id) => c.ended(id)), 'all 20 answered');
+    // Handlers here answer in the turn of the read: each read makes at most one socket write.
+    const reads = conn.stats.reads - before.reads;
+    const writes = conn.stats.writes - before.writes;
+    assert.ok(writes >= 1 && writes <= reads, `${writes} writes for ${reads} reads`);
+    const order = c.frames.slice(seen).filter((f) => f.streamId === 3).map((f) => `${f.type}:${f.flags}`);
+    assert.deepEqual(order, [`${T.HEADERS}:${F.END_HEADERS}`, `${T.DATA}:0`, `${T.HEADERS}:${F.END_HEADERS | F.END_STREAM}`]);
+    c.close();
+  });
+
+  it('honours the peer initial window and MAX_FRAME_SIZE: DATA waits for WINDOW_UPDATE', async () => {
+    const c = await RawClient.connect(t.port, { settings: [[settingInitialWindow, 100]] });
+    const body = Buffer.alloc(1000, 7);
+    c.write(c.unary(1, '/test.Echo/Unary', body));
+    await c.until((fs) => fs.filter((f) => f.streamId === 1 && f.type === T.DATA).reduce((n, f) => n + f.payload.length, 0) >= 100, 'first 100 bytes');
+    assert.equal(c.ended(1), false);
+    assert.equal(c.response(1).data.length, 100);
+    c.write(u32(T.WINDOW_UPDATE, 1, 10_000));
+    await c.until(() => c.ended(1), 'the rest after WINDOW_UPDATE');
+    assert.deepEqual(c.response(1).data, grpcMessage(body));
+    c.close();
+  });
+
+  it('refuses a compressed message without grpc-encoding with INTERNAL, as grpc-go', async () => {
+    const c = await RawClient.connect(t.port);
+    c.write(Buffer.concat([frame(T.HEADERS, F.END_HEADERS, 1, c.block(c.requestHeaders('/test.Echo/Unary'))), frame(T.DATA, F.END_STREAM, 1, grpcMessage(Buffer.from('x'), 1))]));
+    await c.until(() => c.ended(1), 'answer');
+    const tr = trailer(c, 1);
+    assert.equal(header(tr, 'grpc-status'), '13');
+    assert.equal(header(tr, 'grpc-message'), 'grpc: compressed flag set with identity or empty encoding');
+    c.close();
+  });
+
+  it('refuses an unknown grpc-encoding with UNIMPLEMENTED, as grpc-go', async () => {
+    const c = await RawClient.connect(t.port);
+    c.write(c.unary(1, '/test.Echo/Unary', Buffer.from('x'), [['grpc-encoding', 'gzip']]));
+    await c.until(() => c.ended(1), 'answer');
+    const tr = trailer(c, 1);
+    assert.equal(header(tr, 'grpc-status'), '12');
+    assert.equal(header(tr, 'grpc-message'), 'grpc: Decompressor is not installed for grpc-encoding "gzip"');
+    // A trailers-only response: one HEADERS frame that also carries :status.
+    assert.equal(c.response(1).headers.length, 1);
+    assert.equal(header(tr, ':status'), '200');
+    c.close();
+  });
+
+  it('refuses a malformed grpc-timeout with INTERNAL', async () => {
+    const c = await RawClient.connect(t.port);
+    c.write(c.unary(1, '/test.Echo/Unary', Buffer.from('x'), [['grpc-timeout', '10x']]));
+    await c.until(() => c.ended(1), 'answer');
+    const tr = trailer(c, 1);
+    assert.equal(header(tr, 'grpc-status'), '13');
+    assert.equal(header(tr, 'grpc-message'), 'malformed grpc-timeout: transport: timeout unit is not recognized: "10x"');
+    c.close();
+  });
+
+  it('answers unknown services and malformed names in grpc-go words', async () => {
+    const c = await RawClient.connect(t.port);
+    c.write(c.unary(1, '/nope.Svc/M', Buffer.alloc(0)));
+    c.write(c.unary(3, 'nomethod', Buffer.alloc(0)));
+    await c.until(() => c.ended(1) && c.ended(3), 'answers');
+    assert.equal(header(trailer(c, 1), 'grpc-message'), 'unknown service nope.Svc');
+    assert.equal(header(trailer(c, 3), 'grpc-message'), 'malformed method name: "nomethod"');
+    c.close();
+  });
+
+  it('resets streams beyond MAX_CONCURRENT_STREAMS with REFUSED_STREAM', async () => {
+    const c = await RawClient.connect(t.port);
+    const n = limits.h2StreamsPerConnectionMax + 1;
+    const parts: Buffer[] = [];
+    for (let i = 0; i < n; i++) parts.push(frame(T.HEADERS, F.END_HEADERS, 1 + 2 * i, c.block(c.requestHeaders('/test.Echo/Hold'))));
+    c.write(Buffer.concat(parts));
+    const lastId = 1 + 2 * (n - 1);
+    await c.until(() => c.ended(lastId), 'the extra stream is refused');
+    assert.equal(c.response(lastId).rst, 7);
+    assert.equal(c.ended(1), false);
+    c.close();
+  });
+
+  it('shuts down gracefully: GOAWAY, the in-flight stream still answered, then the connection ends', async () => {
+    const own = await startTestServer();
+    const c = await RawClient.connect(own.port);
+    c.write(c.unary(1, '/test.Echo/Hold', Buffer.from('x')));
+    while (own.held.length === 0) await new Promise((r) => setImmediate(r));
+    const closed = own.server.close(60_000);
+    await c.until(() => c.goaway() !== undefined, 'GOAWAY');
+    assert.deepEqual(c.goaway(), { lastStreamId: 1, code: 0, debug: '' });
+    assert.equal(c.ended(1), false);
+    (own.held[0] as (b: Buffer) => void)(Buffer.from('finished'));
+    await c.until(() => c.ended(1), 'stream 1 answered after GOAWAY');
+    assert.deepEqual(c.response(1).data, grpcMessage(Buffer.from('finished')));
+    await c.untilClosed();
+    await closed;
+  });
+
+  it('ignores unknown frame types and PRIORITY, answers PING with an ACK of the same bytes', async () => {
+    const c = await RawClient.connect(t.port);
+    const ping = Buffer.from('12345678');
+    c.write(Buffer.concat([frame(0xfa, 0, 0, Buffer.from('whatever')), frame(T.PRIORITY, 0, 1, Buffer.alloc(5)), frame(T.PING, 0, 0, ping)]));
+    await c.until((fs) => fs.some((f) => f.type === T.PING && f.flags === F.ACK), 'PING ack');
+    assert.deepEqual(c.frames.find((f) => f.type === T.PING)?.payload, ping);
+    c.write(c.unary(3, '/test.Echo/Unary', Buffer.from('still fine')));
+    await c.until(() => c.ended(3), 'call after odd frames');
+    c.close();
+  });
+
+  it('gives a SETTINGS ACK and takes a smaller header table from the peer', async () => {
+    const c = await RawClient.connect(t.port, { settings: [[1, 0]] });
+    await c.until((fs) => fs.some((f) => f.type === T.SETTINGS && f.flags === F.ACK), 'SETTINGS ack');
+    for (let i = 0; i < 3; i++) c.write(c.unary(1 + 2 * i, '/test.Echo/Unary', Buffer.from(`t${i}`)));
+    await c.until(() => c.ended(5), 'three calls');
+    for (let i = 0; i < 3; i++) assert.equal(header(trailer(c, 1 + 2 * i), 'grpc-status'), '0');
+    c.write(settings([[1, 4096]]));
+    c.write(c.unary(7, '/test.Echo/Unary', Buffer.from('t3')));
+    await c.until(() => c.ended(7), 'after growing the table again');
+    assert.equal(header(trailer(c, 7), 'grpc-status'), '0');
+    c.close();
+  });
+});
+
