@@ -190,7 +190,7 @@ export const h2ResetsBurstMax = 1000;
 export const h2ResetsPerSecondMax = 200;
 /** Unsent bytes the socket may hold before keel stops reading from it (SETTINGS/PING floods, slow readers). */
 export const h2SocketBufferedBytesMax = 4 * 1024 * 1024;
-/** Response bytes of one connection waiting for flow-control window; past it keel stops reading (zero-window stalls). */
+/** Response bytes of one connection waiting for flow-control window; past it new streams are refused (zero-window stalls). */
 export const h2ConnectionQueuedBytesMax = 16 * 1024 * 1024;
 /** Response bytes one stream may queue before its writer is told to wait (backpressure by bytes). */
 export const h2StreamQueuedBytesMax = 1024 * 1024;

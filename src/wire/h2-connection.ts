@@ -141,6 +141,7 @@ export class H2Connection {
       this.stats.framesIn++;
       this.onFrame(type, flags, streamId, buf.subarray(start, pos));
       if (this.pending !== buf) return; // destroyed or replaced meanwhile
+      this.checkOutput();
     }
     this.pending = pos === buf.length ? undefined : buf.subarray(pos);
     buf = undefined as unknown as Buffer;
@@ -261,7 +262,9 @@ export class H2Connection {
   private openStream(streamId: number, status: DecodeStatus, fields: string[]): void {
     const stream = new H2Stream(streamId, this, this.peerInitialWindow);
     this.stats.streamsOpened++;
-    if (this.streams.size >= this.options.streamsMax || this.running >= limits.h2HandlersPerConnectionMax) {
+    // Response bytes stuck behind flow control (a zero-window client) refuse new streams rather than stop reading:
+    // the WINDOW_UPDATE that unsticks them must still get through.
+    if (this.streams.size >= this.options.streamsMax || this.running >= limits.h2HandlersPerConnectionMax || this.queuedBytes > limits.h2ConnectionQueuedBytesMax) {
       stream.remoteClosed = true;
       return stream.reset(ErrorCode.RefusedStream);
     }
@@ -529,8 +532,16 @@ export class H2Connection {
 
   // --- back-pressure on reading -----------------------------------------
 
+  /** Replies to a flood pile up within one turn too (several reads may come before the flush). */
+  private checkOutput(): void {
+    if (this.out.pos + this.socket.writableLength <= limits.h2SocketBufferedBytesMax || this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  /** A client that does not read what it is sent gets nothing more read either. */
   private checkQueued(): void {
-    const over = this.socket.writableLength > limits.h2SocketBufferedBytesMax || this.queuedBytes > limits.h2ConnectionQueuedBytesMax;
+    const over = this.socket.writableLength > limits.h2SocketBufferedBytesMax;
     if (over && !this.paused) {
       this.paused = true;
       this.socket.pause();
@@ -541,7 +552,7 @@ export class H2Connection {
 
   private resume(): void {
     if (!this.paused || this.destroyed) return;
-    if (this.socket.writableLength > limits.h2SocketBufferedBytesMax || this.queuedBytes > limits.h2ConnectionQueuedBytesMax) return;
+    if (this.socket.writableLength > limits.h2SocketBufferedBytesMax) return;
     this.paused = false;
     this.socket.resume();
     if (this.pending !== undefined) setImmediate(() => this.onRead(emptyBuffer));
@@ -613,7 +624,7 @@ export class H2Connection {
     this.dispatcher.onClose(this);
   }
 
-  /** Reading stopped until the socket drains or queued response bytes get window. */
+  /** Reading stopped until the socket drains. */
   get readPaused(): boolean {
     return this.paused;
   }
