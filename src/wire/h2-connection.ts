@@ -594,7 +594,13 @@ export class H2Connection {
   }
 
   private onEnd(): void {
-    // The client half-closed: nothing more will arrive, so finish what is in flight and end.
+    // The client half-closed: requests still waiting for their bodies can never complete; the rest finish, then the socket ends.
+    for (const s of [...this.streams.values()]) {
+      if (s.remoteClosed) continue;
+      this.streams.delete(s.id);
+      this.blockedStreams.delete(s);
+      s.abort(ErrorCode.Cancel);
+    }
     this.shutdown();
   }
 
