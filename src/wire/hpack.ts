@@ -255,10 +255,40 @@ export class HpackEncoder {
 
   private pendingFinal = -1;
 
-  /** Appends the block for [name0, value0, …] (names lowercase, latin1) at sink.pos. */
+  /** Bumped whenever the dynamic table changes: cached blocks of indices stay valid only within one generation. */
+  private generation = 0;
+  private readonly cachedFields: Array<readonly string[] | undefined> = [undefined, undefined, undefined, undefined];
+  private readonly cachedBlocks: Buffer[] = [];
+  private readonly cachedGenerations: number[] = [];
+  private cacheNext = 0;
+
+  /**
+   * Appends the block for [name0, value0, …] (names lowercase, latin1) at
+   * sink.pos. The same array (a caller's constant, like the OK headers)
+   * encoded again while the table is unchanged is copied from a small cache.
+   */
   encode(fields: readonly string[], sink: ByteSink): void {
     if (this.pendingResize >= 0) this.emitResizes(sink);
+    const slot = this.cachedFields.indexOf(fields);
+    if (slot >= 0 && this.cachedGenerations[slot] === this.generation) {
+      const b = this.cachedBlocks[slot] as Buffer;
+      ensure(sink, b.length);
+      b.copy(sink.buf, sink.pos);
+      sink.pos += b.length;
+      return;
+    }
+    const start = sink.pos;
+    const generation = this.generation;
     for (let i = 0; i + 1 < fields.length; i += 2) this.encodeField(fields[i] as string, fields[i + 1] as string, sink);
+    if (generation === this.generation) this.remember(fields, sink.buf.subarray(start, sink.pos));
+  }
+
+  private remember(fields: readonly string[], block: Buffer): void {
+    const slot = this.cacheNext;
+    this.cacheNext = (slot + 1) % this.cachedFields.length;
+    this.cachedFields[slot] = fields;
+    this.cachedBlocks[slot] = Buffer.from(block);
+    this.cachedGenerations[slot] = this.generation;
   }
 
   private emitResizes(sink: ByteSink): void {
@@ -266,6 +296,7 @@ export class HpackEncoder {
     const low = this.pendingResize;
     const final = this.pendingFinal;
     this.pendingResize = -1;
+    this.generation++;
     this.evictMap(this.table.resize(low));
     writeInt(sink, 0x20, 5, low);
     if (final !== low) {
@@ -287,7 +318,8 @@ export class HpackEncoder {
       return;
     }
     const nameIndex = this.nameIndex(name);
-    const index = !unindexedNames.has(name) && name.length + value.length <= indexedFieldBytesMax && this.table.maxBytes > 0;
+    // grpc-message of an OK status is always empty: worth one byte from the table, unlike real messages.
+    const index = (value === '' || !unindexedNames.has(name)) && name.length + value.length <= indexedFieldBytesMax && this.table.maxBytes > 0;
     if (index) writeInt(sink, 0x40, 6, nameIndex);
     else writeInt(sink, 0x00, 4, nameIndex);
     if (nameIndex === 0) writeString(sink, name);
@@ -300,6 +332,7 @@ export class HpackEncoder {
   }
 
   private insert(name: string, value: string, key: string): void {
+    this.generation++;
     this.evictMap(this.table.add(name, value));
     if (name.length + value.length + entryOverheadBytes > this.table.maxBytes) return;
     this.inserted++;

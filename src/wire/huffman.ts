@@ -159,23 +159,34 @@ export function huffmanEncodedLength(s: string): number {
 
 /** Writes the Huffman encoding of latin1 string s at out[pos]; returns the new position. */
 export function huffmanEncode(s: string, out: Uint8Array, pos: number): number {
-  // Pending bits live in a Number (exact to 2^53): at most 7 left over + 30 new.
+  // A 32-bit accumulator: at most 7 bits left over plus at most 24 new ones
+  // (codes longer than 24 bits go in two pieces).
   let acc = 0;
   let bits = 0;
   let p = pos;
   for (let i = 0; i < s.length; i++) {
     const sym = s.charCodeAt(i) & 0xff;
-    const len = huffmanLengths[sym] as number;
-    acc = acc * 2 ** len + (huffmanCodes[sym] as number);
+    let len = huffmanLengths[sym] as number;
+    let code = huffmanCodes[sym] as number;
+    if (len > 24) {
+      acc = (acc << (len - 16)) | (code >>> 16);
+      bits += len - 16;
+      while (bits >= 8) {
+        bits -= 8;
+        out[p++] = acc >>> bits;
+      }
+      acc &= (1 << bits) - 1;
+      code &= 0xffff;
+      len = 16;
+    }
+    acc = (acc << len) | code;
     bits += len;
     while (bits >= 8) {
       bits -= 8;
-      const div = 2 ** bits;
-      const byte = Math.floor(acc / div);
-      out[p++] = byte;
-      acc -= byte * div;
+      out[p++] = acc >>> bits;
     }
+    acc &= (1 << bits) - 1;
   }
-  if (bits > 0) out[p++] = acc * 2 ** (8 - bits) + (0xff >> bits);
+  if (bits > 0) out[p++] = (acc << (8 - bits)) | (0xff >> bits);
   return p;
 }
