@@ -28,6 +28,8 @@ function arg(name: string, fallback: string): string {
 // --- servers ------------------------------------------------------------
 
 async function serveKeel(): Promise<void> {
+  // A clean exit on SIGTERM, so --cpu-prof gets written.
+  process.on('SIGTERM', () => process.exit(0));
   const server = new WireServer({ permitWithoutStream: true });
   server.addService('etcdserverpb.Maintenance', { Status: { kind: 'unary', handler: () => canned } });
   const l = await server.listen({ host: '127.0.0.1', port: 0 });
@@ -147,12 +149,12 @@ function measure(t: Target, n: number): { rps: number; cpuUs: number } {
 }
 
 /** write-type syscalls the server made per request during one run (strace -f -c). */
-async function straceWrites(t: Target, n: number): Promise<string> {
+async function straceWrites(t: Target, n: number, streams: number): Promise<string> {
   const out = path.join(os.tmpdir(), `wire-bench-strace-${process.pid}-${t.pid}.txt`);
   const s = spawn('strace', ['-f', '-c', '-o', out, '-e', 'trace=write,writev,sendmsg,sendto,read,readv,recvfrom', '-p', String(t.pid)], { stdio: 'ignore' });
   children.add(s);
   await new Promise((r) => setTimeout(r, 500));
-  h2load(t.port, n, 10, 10);
+  h2load(t.port, n, 10, streams);
   s.kill('SIGINT');
   await new Promise((r) => s.once('exit', r));
   const text = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
@@ -189,7 +191,9 @@ async function drive(): Promise<void> {
     console.log(`  ${name.padEnd(10)} ${Math.min(...rps).toFixed(0)}–${Math.max(...rps).toFixed(0)} req/s, ${Math.min(...cpu).toFixed(1)}–${Math.max(...cpu).toFixed(1)} µs CPU/req`);
   }
   if (process.argv.includes('--strace')) {
-    for (const t of targets) console.log(`  strace ${t.name}: per request ${await straceWrites(t, 20_000)}`);
+    for (const m of [10, 1]) {
+      for (const t of targets) console.log(`  strace -f -c, h2load -c 10 -m ${m}, ${t.name}: syscalls per request: ${await straceWrites(t, 20_000, m)}`);
+    }
   }
 }
 

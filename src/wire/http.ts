@@ -143,8 +143,10 @@ export class HttpOverH2 implements StreamSink, HttpResponse {
     this.headers.push(name.toLowerCase(), value);
   }
 
+  private ended = false;
+
   write(chunk: Buffer | string): boolean {
-    if (this.closed || this.stream.localClosed) return false;
+    if (this.closed || this.ended || this.stream.localClosed) return false;
     this.sendHead(false);
     return this.stream.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   }
@@ -155,7 +157,8 @@ export class HttpOverH2 implements StreamSink, HttpResponse {
   }
 
   end(body?: Buffer | string): void {
-    if (this.closed || this.stream.localClosed) return;
+    if (this.closed || this.ended || this.stream.localClosed) return;
+    this.ended = true;
     const b = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body;
     if (!this.stream.headersSent && b !== undefined) this.headers.push('content-length', String(b.length));
     this.sendHead(b === undefined || b.length === 0);

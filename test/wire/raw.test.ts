@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { limits } from '../../src/util';
-import { F, RawClient, T, frame, grpcMessage, header, settings, u32 } from './h2-client';
+import { F, RawClient, T, frame, grpcMessage, header, preface, settings, u32 } from './h2-client';
 import { startTestServer, type TestServer } from './service';
 
 const settingInitialWindow = 4;
@@ -164,5 +164,50 @@ describe('wire: raw HTTP/2', () => {
     assert.equal(header(trailer(c, 7), 'grpc-status'), '0');
     c.close();
   });
-});
 
+  it('takes a header block split over HEADERS and CONTINUATION frames, and padded DATA', async () => {
+    const c = await RawClient.connect(t.port);
+    const token = 't'.repeat(30_000);
+    const block = c.block(c.requestHeaders('/test.Echo/Unary', [['token', token]]));
+    const parts = [frame(T.HEADERS, 0, 1, block.subarray(0, 10_000)), frame(T.CONTINUATION, 0, 1, block.subarray(10_000, 20_000)), frame(T.CONTINUATION, F.END_HEADERS, 1, block.subarray(20_000))];
+    const body = grpcMessage(Buffer.from('token'));
+    const padded = Buffer.concat([Buffer.from([7]), body, Buffer.alloc(7)]);
+    c.write(Buffer.concat([...parts, frame(T.DATA, F.END_STREAM | F.PADDED, 1, padded)]));
+    await c.until(() => c.ended(1), 'answer');
+    assert.deepEqual(c.response(1).data, grpcMessage(Buffer.from(token)));
+    c.close();
+  });
+
+  it('sends GOAWAY FRAME_SIZE_ERROR for a frame larger than its SETTINGS_MAX_FRAME_SIZE', async () => {
+    const c = await RawClient.connect(t.port);
+    c.write(frame(T.DATA, 0, 1, Buffer.alloc(limits.h2FrameBytesMax + 1)));
+    await c.until(() => c.goaway() !== undefined, 'GOAWAY');
+    assert.equal(c.goaway()?.code, 6);
+    await c.untilClosed();
+  });
+
+  it('sends GOAWAY PROTOCOL_ERROR when the first frame is not SETTINGS, and for even stream ids', async () => {
+    for (const bad of [frame(T.PING, 0, 0, Buffer.alloc(8)), Buffer.concat([settings([]), frame(T.HEADERS, F.END_HEADERS, 2, Buffer.from([0x83]))])]) {
+      const c = await RawClient.connect(t.port, { handshake: false });
+      c.write(Buffer.concat([preface, bad]));
+      await c.until(() => c.goaway() !== undefined, 'GOAWAY');
+      assert.equal(c.goaway()?.code, 1);
+      await c.untilClosed();
+    }
+  });
+
+  it('resets a stream whose request breaks RFC 9113 8.3 (uppercase names, missing :path, connection headers)', async () => {
+    const c = await RawClient.connect(t.port);
+    const bad: Array<Array<[string, string]>> = [
+      [[':method', 'POST'], [':scheme', 'http'], [':path', '/test.Echo/Unary'], ['Content-Type', 'application/grpc']],
+      [[':method', 'POST'], [':scheme', 'http'], ['content-type', 'application/grpc']],
+      [[':method', 'POST'], [':scheme', 'http'], [':path', '/x'], ['connection', 'keep-alive']],
+    ];
+    bad.forEach((h, i) => c.write(frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1 + 2 * i, c.block(h))));
+    await c.until(() => [1, 3, 5].every((id) => c.ended(id)), 'three resets');
+    for (const id of [1, 3, 5]) assert.equal(c.response(id).rst, 1);
+    c.write(c.unary(7, '/test.Echo/Unary', Buffer.from('fine')));
+    await c.until(() => c.ended(7), 'the connection still serves');
+    c.close();
+  });
+});
