@@ -128,6 +128,7 @@ export class Http1Connection {
     if (te !== undefined) {
       if (te.toLowerCase() !== 'chunked') throw new BadRequest(501, 'unsupported transfer encoding');
       this.chunked = true;
+      this.continueIfAsked(head);
       return;
     }
     if (cl === undefined) return;
@@ -135,6 +136,13 @@ export class Http1Connection {
     const n = Number(cl);
     if (n > limits.http1BodyBytesMax) throw new BadRequest(413, 'request body too large');
     this.bodyNeed = n;
+    this.continueIfAsked(head);
+  }
+
+  /** curl holds back bodies over 1 kB for a second unless the server says 100 Continue. */
+  private continueIfAsked(head: Head): void {
+    if (head.version !== '1.1' || this.buf.length > 0) return;
+    if ((fieldValue(head.fields, 'expect') ?? '').toLowerCase() === '100-continue') this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
   }
 
   /** True once the whole body is in. */
