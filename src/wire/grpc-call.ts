@@ -70,7 +70,8 @@ export class GrpcCall implements StreamSink, ServerDuplex {
   private timer: NodeJS.Timeout | undefined = undefined;
   private readonly messageBytesMax: number;
   // Inbound message assembly.
-  private readonly prefix = Buffer.allocUnsafe(prefixBytes);
+  /** Only for a prefix split across reads. */
+  private prefix: Buffer | undefined = undefined;
   private prefixHave = 0;
   private body: Buffer | undefined = undefined;
   private bodyHave = 0;
@@ -134,13 +135,25 @@ export class GrpcCall implements StreamSink, ServerDuplex {
   }
 
   private readPrefix(data: Buffer, p: number): number {
-    const take = Math.min(prefixBytes - this.prefixHave, data.length - p);
-    data.copy(this.prefix, this.prefixHave, p, p + take);
-    this.prefixHave += take;
-    if (this.prefixHave < prefixBytes) return p + take;
-    this.prefixHave = 0;
-    const flag = this.prefix[0] as number;
-    const length = this.prefix.readUInt32BE(1);
+    let flag: number;
+    let length: number;
+    let next: number;
+    if (this.prefixHave === 0 && data.length - p >= prefixBytes) {
+      // The common case: the whole prefix in this read.
+      flag = data[p] as number;
+      length = data.readUInt32BE(p + 1);
+      next = p + prefixBytes;
+    } else {
+      if (this.prefix === undefined) this.prefix = Buffer.allocUnsafe(prefixBytes);
+      const take = Math.min(prefixBytes - this.prefixHave, data.length - p);
+      data.copy(this.prefix, this.prefixHave, p, p + take);
+      this.prefixHave += take;
+      if (this.prefixHave < prefixBytes) return p + take;
+      this.prefixHave = 0;
+      flag = this.prefix[0] as number;
+      length = this.prefix.readUInt32BE(1);
+      next = p + take;
+    }
     if (flag !== 0) {
       this.failReceive(flag === 1 ? new GrpcError(Code.Internal, 'grpc: compressed flag set with identity or empty encoding') : new GrpcError(Code.Internal, `grpc: received unexpected payload format ${flag}`));
       return data.length;
@@ -152,7 +165,7 @@ export class GrpcCall implements StreamSink, ServerDuplex {
     this.bodyLength = length;
     this.bodyHave = 0;
     if (length === 0) this.onMessage(emptyMessage, prefixBytes);
-    return p + take;
+    return next;
   }
 
   private readBody(data: Buffer, p: number): number {

@@ -176,6 +176,8 @@ export class H2Stream {
     this.conn.queuedBytes -= n;
     this.conn.sentData();
     if (last) this.finishLocal();
+    // A turn that sends a lot writes as it goes, so the output buffer stays bounded.
+    if (out.pos >= limits.wireWriteBatchBytesMax) this.conn.flush();
   }
 
   private shiftQueue(): void {

@@ -210,4 +210,20 @@ describe('wire: raw HTTP/2', () => {
     await c.until(() => c.ended(7), 'the connection still serves');
     c.close();
   });
+
+  it('assembles messages whose prefix and body are split across DATA frames (client stream)', async () => {
+    const c = await RawClient.connect(t.port);
+    const wire = Buffer.concat([grpcMessage(Buffer.from('first')), grpcMessage(Buffer.alloc(0)), grpcMessage(Buffer.alloc(20_000, 1))]);
+    const cuts = [2, 4, 9, 11, 600, wire.length];
+    const frames = [frame(T.HEADERS, F.END_HEADERS, 1, c.block(c.requestHeaders('/test.Echo/ClientStream')))];
+    let from = 0;
+    for (const cut of cuts) {
+      for (let p = from; p < cut; p += 16_384) frames.push(frame(T.DATA, p + 16_384 >= cut && cut === wire.length ? F.END_STREAM : 0, 1, wire.subarray(p, Math.min(cut, p + 16_384))));
+      from = cut;
+    }
+    c.write(Buffer.concat(frames));
+    await c.until(() => c.ended(1), 'answer');
+    assert.deepEqual(JSON.parse(c.response(1).data.subarray(5).toString()), { n: 3, bytes: 20_005 });
+    c.close();
+  });
 });
