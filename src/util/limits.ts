@@ -212,6 +212,8 @@ export const wireOutputPoolBytes = 64 * 1024;
 export const wireOutputPoolBuffersMax = 64;
 /** Connections one server holds at once; more are closed on accept. */
 export const wireConnectionsMax = 65_536;
+/** TCP keepalive idle time on client connections (Go's listener default, which etcd has). */
+export const wireTcpKeepAliveMs = 15_000;
 /** Time a new connection has to send its HTTP/2 preface or its first HTTP/1.1 request head (slowloris). */
 export const wireHeadTimeoutMs = 10_000;
 /** Time shutdown waits for in-flight streams after GOAWAY before closing connections. */

@@ -222,8 +222,10 @@ export class GrpcCall implements StreamSink, ServerDuplex {
     if (this.reader !== undefined && this.inbox.length === 0) this.settleReader();
   }
 
+  /** A bad request stream ends the call; a streaming handler still running sees it cancelled (its reads end). */
   private failReceive(e: GrpcError): void {
     this.finish(e.code, e.message);
+    this.cancel();
   }
 
   onReset(): void {

@@ -101,7 +101,11 @@ export class WireServer implements H2Dispatcher, CallHost, Http1Host {
       socket.destroy();
       return;
     }
-    if (socket instanceof net.Socket) socket.setNoDelay(true);
+    if (socket instanceof net.Socket) {
+      socket.setNoDelay(true);
+      // As Go's listeners (etcd's): TCP keepalive finds peers that vanished without a FIN.
+      socket.setKeepAlive(true, limits.wireTcpKeepAliveMs);
+    }
     if (alpn === 'h2') return this.startH2(socket, undefined);
     this.sniff(socket);
   }

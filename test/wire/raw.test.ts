@@ -226,4 +226,17 @@ describe('wire: raw HTTP/2', () => {
     assert.deepEqual(JSON.parse(c.response(1).data.subarray(5).toString()), { n: 3, bytes: 20_005 });
     c.close();
   });
+
+  it('ends a bidi call on a bad message with INTERNAL and its handler returns (no slot leaks)', async () => {
+    const c = await RawClient.connect(t.port);
+    c.write(Buffer.concat([frame(T.HEADERS, F.END_HEADERS, 1, c.block(c.requestHeaders('/test.Echo/Bidi'))), frame(T.DATA, 0, 1, grpcMessage(Buffer.from('ok')))]));
+    await c.until(() => c.response(1).data.length > 0, 'first echo');
+    c.write(frame(T.DATA, 0, 1, grpcMessage(Buffer.from('zz'), 1)));
+    await c.until(() => c.ended(1), 'status');
+    assert.equal(header(trailer(c, 1), 'grpc-status'), '13');
+    const conn = t.server.h2Connections().at(-1);
+    assert.ok(conn !== undefined);
+    while (conn.running > 0) await new Promise((r) => setImmediate(r));
+    c.close();
+  });
 });
