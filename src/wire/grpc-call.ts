@@ -49,6 +49,8 @@ export interface ServerDuplex extends ServerWriter, ServerReader {}
 /** Where calls report what the server should know. */
 export interface CallHost {
   nowMs(): number;
+  /** The receive limit of methods that do not set their own. */
+  readonly receiveMessageBytesMax: number;
   /** A handler threw something that is not a GrpcError (an AssertionError crashes the process). */
   onHandlerError(e: unknown, path: string): void;
 }
@@ -92,7 +94,7 @@ export class GrpcCall implements StreamSink, ServerDuplex {
     this.metadata = new Metadata(head.fields);
     this.path = head.path;
     this.authority = head.authority;
-    this.messageBytesMax = def.receiveMessageBytesMax ?? limits.grpcReceiveMessageBytesDefault;
+    this.messageBytesMax = def.receiveMessageBytesMax ?? host.receiveMessageBytesMax;
     stream.sink = this;
   }
 

@@ -21,6 +21,8 @@ export interface WireServerOptions {
   permitWithoutStream?: boolean;
   /** SETTINGS_MAX_CONCURRENT_STREAMS (etcd's --max-concurrent-streams), capped by h2StreamsPerConnectionMax. */
   streamsMax?: number;
+  /** Largest request message of methods that do not set their own (etcd: --max-request-bytes + 512 KiB); grpc-go's 4 MiB by default. */
+  receiveMessageBytesMax?: number;
   /** Time a connection has to send its preface or request head (wireHeadTimeoutMs; tests shorten it). */
   headTimeoutMs?: number;
   /** A handler threw something other than a GrpcError. Default: AssertionErrors crash the process, the rest are ignored. */
@@ -64,6 +66,7 @@ export class WireServer implements H2Dispatcher, CallHost, Http1Host {
   private readonly reportError: (e: unknown, where: string) => void;
   private closing = false;
   readonly headTimeoutMs: number;
+  readonly receiveMessageBytesMax: number;
   private idleWaiters: Array<() => void> = [];
 
   constructor(options: WireServerOptions = {}) {
@@ -77,6 +80,7 @@ export class WireServer implements H2Dispatcher, CallHost, Http1Host {
       headTimeoutMs: options.headTimeoutMs ?? limits.wireHeadTimeoutMs,
     };
     this.headTimeoutMs = this.h2Options.headTimeoutMs;
+    this.receiveMessageBytesMax = options.receiveMessageBytesMax ?? limits.grpcReceiveMessageBytesDefault;
     this.reportError = options.onHandlerError ?? crashOnAssertion;
   }
 

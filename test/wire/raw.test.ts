@@ -239,4 +239,16 @@ describe('wire: raw HTTP/2', () => {
     while (conn.running > 0) await new Promise((r) => setImmediate(r));
     c.close();
   });
+
+  it('takes the server-wide receive limit for methods without their own', async () => {
+    const own = await startTestServer({ receiveMessageBytesMax: 100 });
+    const c = await RawClient.connect(own.port);
+    c.write(c.unary(1, '/test.Echo/Unary', Buffer.alloc(100)));
+    c.write(c.unary(3, '/test.Echo/Unary', Buffer.alloc(101)));
+    await c.until(() => c.ended(1) && c.ended(3), 'answers');
+    assert.equal(header(trailer(c, 1), 'grpc-status'), '0');
+    assert.equal(header(trailer(c, 3), 'grpc-message'), 'grpc: received message larger than max (101 vs. 100)');
+    c.close();
+    await own.close();
+  });
 });
