@@ -4,7 +4,8 @@
 //
 // Registration API
 //
-//   const server = new WireServer({ keepaliveMinTimeMs: 5000, permitWithoutStream: false });
+//   const server = new WireServer({ keepaliveMinTimeMs: 5000, permitWithoutStream: false,
+//                                   receiveMessageBytesMax: 1.5 * 1024 * 1024 + 512 * 1024, streamsMax });
 //
 //   server.addService('etcdserverpb.KV', {
 //     Range: { kind: 'unary', receiveMessageBytesMax: 2_097_152,
@@ -41,6 +42,10 @@
 //     connections; call.setTrailer(name, value) adds trailers.
 //   - Unary responses leave in one socket write per connection per turn
 //     (HEADERS + DATA + trailers HEADERS, coalesced with every other stream's).
+//   - Limits: every bound is in util/limits.ts (h2*, grpc*, http1*, wire*);
+//     abuse (rapid reset, CONTINUATION floods, HPACK bombs, ping abuse,
+//     floods from clients that do not read, zero windows, slowloris) is
+//     answered there, never by crashing.
 //   - Non-gRPC requests on HTTP/2 (curl --http2-prior-knowledge) and HTTP/1.1
 //     requests reach the same HTTP routes.
 export { WireServer, type WireServerOptions, type ListenOptions, type TlsListenOptions, type Listener, type ServerStats } from './server';
