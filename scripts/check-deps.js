@@ -18,8 +18,9 @@ const allowed = {
   server: ['util', 'raft', 'storage', 'wal', 'mvcc', 'lease', 'auth'],
   transport: ['util', 'raft', 'server', 'proto'],
   proto: [],
-  api: ['util', 'server', 'mvcc', 'lease', 'auth', 'proto'],
+  api: ['util', 'server', 'mvcc', 'lease', 'auth', 'proto', 'wire'],
   client: ['util', 'proto'],
+  wire: ['util'],
   // keelctl and keelutl: their offline work (snapshot files, data dirs) arrives from cmd/ as an OfflineTools object.
   cli: ['util', 'client', 'proto'],
 };

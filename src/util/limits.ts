@@ -226,3 +226,67 @@ export const hashKvKeysMax = 50_000_000;
 export const bboltRootBucketsMax = 1024;
 /** Non-revision entries (meta: leases, members, alarms, …) held in memory while converting a store to an etcd snapshot. */
 export const etcdSnapshotMetaEntriesMax = 20_000_000;
+
+// --- wire: the client-port server (src/wire) ---
+/** Largest HTTP/2 frame payload keel accepts (its SETTINGS_MAX_FRAME_SIZE; RFC 9113's default, as grpc-go's). */
+export const h2FrameBytesMax = 16_384;
+/** Largest payload keel sends in one frame, whatever larger size the peer allows. */
+export const h2SendFrameBytesMax = 16_384;
+/** Encoded bytes of one header block (HEADERS + CONTINUATION); more is a CONTINUATION flood (CVE-2024-27316). */
+export const h2HeaderBlockBytesMax = 64 * 1024;
+/** Decoded size of one header list (RFC 9113: name + value + 32 per field); bounds HPACK bombs. Advertised as SETTINGS_MAX_HEADER_LIST_SIZE. */
+export const h2HeaderListBytesMax = 64 * 1024;
+/** HPACK dynamic table of the decoder (advertised SETTINGS_HEADER_TABLE_SIZE) and largest one keel's encoder keeps. */
+export const h2HeaderTableBytesMax = 4096;
+/** Streams one connection may have open (advertised SETTINGS_MAX_CONCURRENT_STREAMS). */
+export const h2StreamsPerConnectionMax = 1000;
+/** Handlers one connection may have running, including those of streams the client already reset (rapid reset). */
+export const h2HandlersPerConnectionMax = 2000;
+/** Receive window keel gives each stream (SETTINGS_INITIAL_WINDOW_SIZE). */
+export const h2StreamWindowBytes = 1024 * 1024;
+/** Receive window keel gives each connection. */
+export const h2ConnectionWindowBytes = 16 * 1024 * 1024;
+/** Streams a client may reset in a burst before the connection is closed (CVE-2023-44487)... */
+export const h2ResetsBurstMax = 1000;
+/** ...and the rate at which that allowance refills. */
+export const h2ResetsPerSecondMax = 200;
+/** Unsent bytes the socket may hold before keel stops reading from it (SETTINGS/PING floods, slow readers). */
+export const h2SocketBufferedBytesMax = 4 * 1024 * 1024;
+/** Response bytes of one connection waiting for flow-control window; past it new streams are refused (zero-window stalls). */
+export const h2ConnectionQueuedBytesMax = 16 * 1024 * 1024;
+/** Response bytes one stream may queue before its writer is told to wait (backpressure by bytes). */
+export const h2StreamQueuedBytesMax = 1024 * 1024;
+/** Pings that break the keepalive policy before GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (grpc-go's maxPingStrikes). */
+export const h2PingStrikesMax = 2;
+/** etcd's --grpc-keepalive-min-time default. */
+export const grpcKeepaliveMinTimeMsDefault = 5000;
+/** grpc-go's interval for pings on a connection without streams when they are not permitted (2 hours). */
+export const grpcPingWithoutStreamMinTimeMs = 2 * 60 * 60 * 1000;
+/** Largest gRPC message a method receives unless its service says otherwise (grpc-go's default, 4 MiB). */
+export const grpcReceiveMessageBytesDefault = 4 * 1024 * 1024;
+/** Messages queued for a streaming handler that has not read them yet (their bytes are bounded by the stream window). */
+export const grpcReceiveQueueMessagesMax = 65_536;
+/** Bytes a connection coalesces into one socket write before writing early. */
+export const wireWriteBatchBytesMax = 256 * 1024;
+/** Size of the output buffer a connection keeps between turns (a larger one is dropped after use). */
+export const wireOutputPoolBytes = 64 * 1024;
+/** Output buffers (of wireOutputPoolBytes) kept for reuse across all connections. */
+export const wireOutputPoolBuffersMax = 64;
+/** Connections one server holds at once; more are closed on accept. */
+export const wireConnectionsMax = 65_536;
+/** TCP keepalive idle time on client connections (Go's listener default, which etcd has). */
+export const wireTcpKeepAliveMs = 15_000;
+/** Time a new connection has to send its HTTP/2 preface or its first HTTP/1.1 request head (slowloris). */
+export const wireHeadTimeoutMs = 10_000;
+/** Time shutdown waits for in-flight streams after GOAWAY before closing connections. */
+export const wireShutdownGraceMs = 10_000;
+/** Time a kept-alive HTTP/1.1 connection may sit idle between requests. */
+export const http1IdleTimeoutMs = 120_000;
+/** Bytes of an HTTP/1.1 request line and headers. */
+export const http1HeadBytesMax = 64 * 1024;
+/** Header lines of one HTTP/1.1 request. */
+export const http1HeaderLinesMax = 256;
+/** Bytes of an HTTP/1.1 request body (the JSON gateway's requests are etcd requests: 1.5 MiB + overhead). */
+export const http1BodyBytesMax = 2 * 1024 * 1024;
+/** Bytes of an HTTP request body arriving over HTTP/2 (same bound as over HTTP/1.1). */
+export const httpBodyBytesMax = http1BodyBytesMax;
