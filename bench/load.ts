@@ -18,28 +18,22 @@
 // connections; the report shows the process CPU and each worker's event-loop
 // utilization so a reader can tell whether the load generator, not the
 // server, was the limit.
-import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import {
-  benchKey, connect, connectTimeoutMs, errorText, forEachLimited, method, prefillKeysMax, unary, waitReady,
-} from './workloads/common';
+import { Client, codecFor } from '../src/client';
 import { makeKvDriver } from './workloads/kv';
-import { leaderEndpoint } from './workloads/leader';
 import { makeKeepAliveDriver } from './workloads/lease';
-import { LoopControl, runLoop, type Driver, type WorkerResult } from './workloads/loop';
-import { parseArgs, type Options } from './workloads/options';
+import { connect, connectTimeoutMs, errorText, forEachLimited, LoopControl, runLoop, type Driver, type WorkerResult } from './workloads/loop';
+import { benchKey, parseArgs, type Options } from './workloads/options';
 import { Progress, progressMode } from './workloads/progress';
 import { formatReport, makeReport, runOutputFromWorkers, type RunOutput } from './workloads/report';
 import { makeStmDriver } from './workloads/stm';
 import { runWatch, runWatchGet } from './workloads/watch';
 
-// compare-cluster.ts and compare-single.ts build on these.
-export { benchKey, connect, countError, errorKind, waitReady } from './workloads/common';
-export { parseArgs, type Options } from './workloads/options';
-export { buildReport, formatReport, type Report } from './workloads/report';
-export type { WorkerResult } from './workloads/loop';
+export type { Report } from './workloads/report';
+
+const prefillKeysMax = 100_000;
 
 /** What one worker is asked to do; global indices keep keys and endpoints disjoint across workers. */
 interface WorkerPlan {
@@ -57,7 +51,7 @@ interface WorkerPlan {
 
 // ---- one worker's share ------------------------------------------------------
 
-async function makeDriver(plan: WorkerPlan, conns: grpc.Client[], ctl: LoopControl): Promise<Driver> {
+async function makeDriver(plan: WorkerPlan, conns: Client[], ctl: LoopControl): Promise<Driver> {
   const o = plan.options;
   switch (o.op) {
     case 'lease-keepalive': return makeKeepAliveDriver(o, conns, plan.clients, ctl);
@@ -69,9 +63,8 @@ async function makeDriver(plan: WorkerPlan, conns: grpc.Client[], ctl: LoopContr
 /** Connects and sets up (untimed), then after `ready` runs the plan's share of the load. */
 async function runPlan(plan: WorkerPlan, ready: () => Promise<void>): Promise<WorkerResult> {
   const o = plan.options;
-  const conns = plan.connIndices.map((g) => connect(o.endpoints[g % o.endpoints.length] as string));
+  const conns = await connect(plan.connIndices.map((g) => o.endpoints[g % o.endpoints.length] as string), o.durationMaxSeconds);
   try {
-    await waitReady(conns, o.durationMaxSeconds);
     const ctl = new LoopControl(o.durationMaxSeconds);
     const driver = await makeDriver(plan, conns, ctl);
     await ready();
@@ -168,19 +161,40 @@ function workerMain(): void {
 
 async function prefill(o: Options, value: Buffer): Promise<void> {
   const keys = Math.min(o.keySpaceSize, prefillKeysMax);
-  const put = method('KV', 'Put');
-  const conns = o.endpoints.map(connect);
-  await waitReady(conns, o.durationMaxSeconds);
-  const deadline = new Date(Date.now() + o.durationMaxSeconds * 1000);
+  const conns = await connect(o.endpoints, o.durationMaxSeconds);
+  const put = codecFor('KV', 'Put');
+  const deadline = Date.now() + o.durationMaxSeconds * 1000;
   let failures = 0;
   let lastError = '';
   await forEachLimited(Array.from({ length: keys }, (_, n) => n), 32, async (n) => {
     if (failures > 100) return;
-    await unary(conns[n % conns.length] as grpc.Client, put, put.requestSerialize({ key: benchKey(n, o.keySize), value }), deadline)
+    await (conns[n % conns.length] as Client).callRaw('KV', 'Put', put.encode({ key: benchKey(n, o.keySize), value }), { deadline })
       .catch((e: unknown) => { failures++; lastError = errorText(e); });
   });
   for (const c of conns) c.close();
   if (failures > 0) throw new Error(`prefill: ${failures} puts failed (${lastError})`);
+}
+
+/** --target-leader: the endpoint whose Maintenance.Status says it leads (header.member_id == leader), as etcd's benchmark. */
+async function leaderEndpoint(endpoints: string[]): Promise<string> {
+  const seen: string[] = [];
+  const answers = await Promise.all(endpoints.map(async (e) => {
+    const client = new Client({ endpoints: [e] });
+    try {
+      const s = await client.status({ timeoutMs: 3_000 });
+      const member = String(s.header?.member_id ?? '');
+      seen.push(`${e}: member ${member}, leader ${s.leader}`);
+      return member !== '' && member !== '0' && member === String(s.leader) ? e : undefined;
+    } catch (err) {
+      seen.push(`${e}: ${errorText(err)}`);
+      return undefined;
+    } finally {
+      client.close();
+    }
+  }));
+  const leader = answers.find((a) => a !== undefined);
+  if (leader === undefined) throw new Error(`--target-leader: no endpoint is the leader (${seen.join('; ')})`);
+  return leader;
 }
 
 // ---- entry -----------------------------------------------------------------

@@ -4,8 +4,8 @@
 //                             [--only keel|etcd] [--inflight N] [--json]
 //
 // Starts a keel cluster (node bin/keel.js) and then an etcd cluster with the
-// same flags (loopback ports, temporary data dirs), one after the other so
-// they never compete for the machine. Each is loaded with N distinct keys of
+// same flags (bench/procs.ts: loopback ports, temporary data dirs), one after
+// the other so they never compete for the machine. Each is loaded with N distinct keys of
 // 8–16 bytes and random values through Txn requests of up to 128 puts (etcd's
 // default --max-txn-ops), many in flight, spread over every member. Once every
 // member serves all N keys and the members' CPU has gone quiet, it reads
@@ -13,15 +13,11 @@
 // summed) and the data dirs' size, then stops the cluster. Every process it
 // starts is tracked by PID and stopped on exit, error and Ctrl-C; its
 // temporary dirs are removed.
-import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { etcdService } from '../src/proto';
-import { connect, waitReady } from './load';
-import { cpuSeconds, freePort, installSignalHandlers, repoRoot, serverEnv, spawnTracked, stopPid } from './servers';
+import { Client, type TxnRequest } from '../src/client';
+import { cpuSeconds, errorMessage, etcdBins, etcdSpec, installSignalHandlers, keelSpec, sleep, startCluster, statusKiB, stopCluster, type Cluster } from './procs';
 
 const usage = `usage: node dist/bench/memory.js [--keys N] [--val-size 256] [--members 1|3] [--etcd 3.4|3.5]
                                 [--only keel|etcd] [--inflight N] [--json]`;
@@ -30,7 +26,6 @@ const usage = `usage: node dist/bench/memory.js [--keys N] [--val-size 256] [--m
 const keysMax = 10_000_000;
 const putsPerTxn = 128;
 const inflightMax = 256;
-const startTimeoutMs = 60_000;
 const loadTimeoutMs = 1_800_000;
 const requestTimeoutMs = 60_000;
 const quiesceTimeoutMs = 180_000;
@@ -38,9 +33,6 @@ const quiescePollMs = 1_000;
 /** CPU seconds per second below which a member counts as quiet. */
 const quietCoresMax = 0.03;
 const quietPollsNeeded = 3;
-const logTailLinesMax = 40;
-const readyLine = 'ready to serve client requests';
-const etcdBins: Record<string, string> = { '3.4': '/usr/bin/etcd', '3.5': '/opt/etcd35/usr/bin/etcd' };
 
 interface Options {
   keys: number;
@@ -92,153 +84,24 @@ export function memoryKey(i: number): Buffer {
   return Buffer.from(head + 'abcdefgh'.slice(0, (i * 5) % 9), 'latin1');
 }
 
-function bytesField(field: number, b: Buffer): Buffer[] {
-  return [Buffer.from([(field << 3) | 2]), varint(b.length), b];
-}
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  let u = n;
-  while (u >= 128) { out.push((u % 128) | 0x80); u = Math.floor(u / 128); }
-  out.push(u);
-  return Buffer.from(out);
-}
-
-/** TxnRequest{success: [RequestOp{request_put: PutRequest{key, value}}...]}, encoded by hand (fields 2 / 2 / 1, 2). */
-export function encodePutTxn(first: number, count: number, valSize: number): Buffer {
+/** The txn that puts keys [first, first + count) with random values. */
+function putTxn(first: number, count: number, valSize: number): TxnRequest {
   const values = randomBytes(count * valSize);
-  const parts: Buffer[] = [];
-  for (let j = 0; j < count; j++) {
-    const put = Buffer.concat([...bytesField(1, memoryKey(first + j)), ...bytesField(2, values.subarray(j * valSize, (j + 1) * valSize))]);
-    const op = Buffer.concat(bytesField(2, put));
-    parts.push(...bytesField(2, op));
-  }
-  return Buffer.concat(parts);
-}
-
-const KV = etcdService('KV');
-const identity = (b: Buffer): Buffer => b;
-
-function kvMethod(name: 'Txn' | 'Range'): grpc.MethodDefinition<object, object> {
-  const m = KV.service[name];
-  if (m === undefined) throw new Error(`KV.${name} missing from the proto`);
-  return m as grpc.MethodDefinition<object, object>;
-}
-
-function unaryRaw(client: grpc.Client, method: grpc.MethodDefinition<object, object>, body: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest<Buffer, Buffer>(method.path, identity, identity, body, new grpc.Metadata(),
-      { deadline: new Date(Date.now() + requestTimeoutMs) }, (err, res) => (err || res === undefined ? reject(err ?? new Error('no response')) : resolve(res)));
-  });
+  return { compare: [], failure: [], success: Array.from({ length: count }, (_, j) => ({ request_put: { key: memoryKey(first + j), value: values.subarray(j * valSize, (j + 1) * valSize) } })) };
 }
 
 /** Keys a member serves locally (serializable count over the whole 'k' range). */
-async function countKeys(client: grpc.Client): Promise<number> {
-  const m = kvMethod('Range');
-  const body = m.requestSerialize({ key: Buffer.from('k'), range_end: Buffer.from('l'), count_only: true, serializable: true });
-  const res = m.responseDeserialize(await unaryRaw(client, m, body)) as { count?: string };
+async function countKeys(client: Client): Promise<number> {
+  const res = await client.range({ key: Buffer.from('k'), range_end: Buffer.from('l'), count_only: true, serializable: true }, { timeoutMs: requestTimeoutMs });
   return Number(res.count ?? 0);
-}
-
-// ---- clusters --------------------------------------------------------------------
-
-interface Member { name: string; pid: number; endpoint: string; dataDir: string; tail: string[] }
-interface Cluster { side: string; version: string; command: string; members: Member[]; dir: string }
-
-const myTempDirs = new Set<string>();
-process.on('exit', () => { for (const d of myTempDirs) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } } });
-
-function startMember(bin: string, args: string[], logFile: string, m: Member): Promise<void> {
-  const child = spawnTracked(bin, args, serverEnv());
-  m.pid = child.pid as number;
-  const log = fs.createWriteStream(logFile);
-  child.once('exit', () => log.end());
-  return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    let partial = '';
-    const timer = setTimeout(() => done(new Error(`${m.name}: no "${readyLine}" within ${startTimeoutMs / 1000}s`)), startTimeoutMs);
-    const done = (e?: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (e === undefined) resolve();
-      else reject(new Error(`${e.message}\n    ${m.tail.slice(-8).join('\n    ')}`));
-    };
-    const scan = (chunk: Buffer): void => {
-      log.write(chunk);
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      if (partial.length > 65_536) partial = '';
-      for (const line of lines) {
-        if (line.trim() === '') continue;
-        m.tail.push(line.slice(0, 300));
-        if (m.tail.length > logTailLinesMax) m.tail.shift();
-        if (line.includes(readyLine)) done();
-      }
-    };
-    child.stdout?.on('data', scan);
-    child.stderr?.on('data', scan);
-    child.once('error', (e) => done(e));
-    child.once('exit', (code, sig) => done(new Error(`${m.name} exited (${code ?? sig}) before it was ready`)));
-  });
-}
-
-async function startCluster(side: 'keel' | 'etcd', o: Options): Promise<Cluster> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `keel-bench-memory-${side}-`));
-  myTempDirs.add(dir);
-  const keelBin = path.join(repoRoot, 'bin', 'keel.js');
-  const bin = side === 'keel' ? process.execPath : (etcdBins[o.etcd] as string);
-  if (!fs.existsSync(side === 'keel' ? keelBin : bin)) throw new Error(`${side === 'keel' ? keelBin : bin} not found`);
-  const pre = side === 'keel' ? [keelBin] : [];
-  const ports: number[] = [];
-  for (let i = 0; i < 2 * o.members; i++) ports.push(await freePort());
-  const names = Array.from({ length: o.members }, (_, i) => `m${i + 1}`);
-  const peerUrl = (i: number): string => `http://127.0.0.1:${ports[o.members + i] as number}`;
-  const initialCluster = names.map((n, i) => `${n}=${peerUrl(i)}`).join(',');
-  const members: Member[] = [];
-  const readies: Promise<void>[] = [];
-  let command = '';
-  for (let i = 0; i < o.members; i++) {
-    const name = names[i] as string;
-    const clientUrl = `http://127.0.0.1:${ports[i] as number}`;
-    const dataDir = path.join(dir, name);
-    const flags = ['--name', name, '--data-dir', dataDir, '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
-      '--listen-peer-urls', peerUrl(i), '--initial-advertise-peer-urls', peerUrl(i), '--initial-cluster', initialCluster,
-      '--initial-cluster-state', 'new', '--initial-cluster-token', `bench-memory-${side}`];
-    if (i === 0) command = `${side === 'keel' ? 'node bin/keel.js' : bin} ${flags.join(' ')}`;
-    const m: Member = { name, pid: 0, endpoint: `127.0.0.1:${ports[i] as number}`, dataDir, tail: [] };
-    members.push(m);
-    readies.push(startMember(bin, [...pre, ...flags], path.join(dir, `${name}.log`), m));
-  }
-  const cluster: Cluster = { side, version: versionOf(bin, [...pre, '--version']), command, members, dir };
-  try {
-    await Promise.all(readies);
-  } catch (e) {
-    await stopCluster(cluster);
-    throw e;
-  }
-  return cluster;
-}
-
-async function stopCluster(c: Cluster): Promise<void> {
-  await Promise.all(c.members.map((m) => (m.pid > 0 ? stopPid(m.pid) : Promise.resolve())));
-  fs.rmSync(c.dir, { recursive: true, force: true });
-  myTempDirs.delete(c.dir);
-}
-
-function versionOf(bin: string, args: string[]): string {
-  const r = spawnSync(bin, args, { cwd: repoRoot, timeout: 15_000, encoding: 'utf8' });
-  return (`${r.stdout ?? ''}`.split('\n').find((l) => l.trim() !== '') ?? '').trim().slice(0, 80);
 }
 
 // ---- load and quiesce --------------------------------------------------------------
 
 /** Puts keys [0, N) in txns of up to 128 puts, `inflight` txns at once, round-robin over the members. */
 async function load(c: Cluster, o: Options): Promise<number> {
-  const clients = c.members.map((m) => connect(m.endpoint));
+  const clients = c.members.map((m) => new Client({ endpoints: [m.endpoint], ownConnection: true }));
   try {
-    await waitReady(clients, 10);
-    const txn = kvMethod('Txn');
     const txnCount = Math.ceil(o.keys / putsPerTxn);
     const deadline = Date.now() + loadTimeoutMs;
     const t0 = Date.now();
@@ -250,17 +113,12 @@ async function load(c: Cluster, o: Options): Promise<number> {
         if (Date.now() > deadline) throw new Error(`load did not finish within ${loadTimeoutMs / 1000}s`);
         const t = next++;
         const first = t * putsPerTxn;
-        const body = encodePutTxn(first, Math.min(putsPerTxn, o.keys - first), o.valSize);
-        const client = clients[(t + w) % clients.length] as grpc.Client;
-        const res = await unaryRaw(client, txn, body);
-        if (t === 0) {
-          const decoded = txn.responseDeserialize(res) as { succeeded?: boolean };
-          if (decoded.succeeded !== true) throw new Error('the first load txn did not succeed');
-        }
+        const res = await (clients[(t + w) % clients.length] as Client).txn(putTxn(first, Math.min(putsPerTxn, o.keys - first), o.valSize), { timeoutMs: requestTimeoutMs });
+        if (res.succeeded !== true) throw new Error(`load txn ${t} did not succeed`);
         done++;
         if (Date.now() - lastReport > 10_000) {
           lastReport = Date.now();
-          say(`${c.side}: ${Math.min(done * putsPerTxn, o.keys)} of ${o.keys} keys after ${((lastReport - t0) / 1000).toFixed(0)} s`);
+          say(`${c.name}: ${Math.min(done * putsPerTxn, o.keys)} of ${o.keys} keys after ${((lastReport - t0) / 1000).toFixed(0)} s`);
         }
       }
     };
@@ -273,7 +131,7 @@ async function load(c: Cluster, o: Options): Promise<number> {
   }
 }
 
-async function waitAllKeys(clients: grpc.Client[], keys: number): Promise<void> {
+async function waitAllKeys(clients: Client[], keys: number): Promise<void> {
   const deadline = Date.now() + quiesceTimeoutMs;
   let counts: number[] = [];
   for (let i = 0; i < quiesceTimeoutMs / quiescePollMs && Date.now() < deadline; i++) {
@@ -297,12 +155,8 @@ async function waitQuiet(c: Cluster): Promise<number> {
     quiet = busiest < quietCoresMax ? quiet + 1 : 0;
     if (quiet >= quietPollsNeeded) return (Date.now() - t0) / 1000;
   }
-  say(`${c.side}: members still busy after ${quiesceTimeoutMs / 1000}s; measuring anyway`);
+  say(`${c.name}: members still busy after ${quiesceTimeoutMs / 1000}s; measuring anyway`);
   return (Date.now() - t0) / 1000;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 // ---- measuring -------------------------------------------------------------------
@@ -323,14 +177,7 @@ interface SideResult {
   members: MemberMemory[];
 }
 
-function statusMiB(pid: number, field: string): number {
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
+const statusMiB = (pid: number, field: string): number => statusKiB(pid, field) / 1024;
 
 /** Bytes of the files under dir (bounded walk). */
 function dirBytes(dir: string): number {
@@ -360,7 +207,7 @@ function measure(c: Cluster, loadSeconds: number, quietSeconds: number): SideRes
   }));
   const sum = (f: (m: MemberMemory) => number): number => members.reduce((s, m) => s + f(m), 0);
   return {
-    side: c.side, version: c.version, command: c.command, loadSeconds, quietSeconds,
+    side: c.name === 'keel' ? 'keel' : 'etcd', version: c.version, command: c.members.find((m) => m.name === 'm1')?.command ?? '', loadSeconds, quietSeconds,
     rssMiB: sum((m) => m.rssMiB), hwmMiB: sum((m) => m.hwmMiB), anonMiB: sum((m) => m.anonMiB), fileMiB: sum((m) => m.fileMiB),
     dataDirMiB: sum((m) => m.dataDirMiB), members,
   };
@@ -368,7 +215,7 @@ function measure(c: Cluster, loadSeconds: number, quietSeconds: number): SideRes
 
 async function runSide(side: 'keel' | 'etcd', o: Options): Promise<SideResult> {
   say(`${side}: starting ${o.members} member(s)`);
-  const c = await startCluster(side, o);
+  const c = await startCluster(side === 'keel' ? keelSpec(o.members) : etcdSpec(o.members, o.etcd), say);
   try {
     say(`${side}: loading ${o.keys} keys of ${o.valSize} B`);
     const loadSeconds = await load(c, o);
@@ -425,6 +272,6 @@ async function main(): Promise<void> {
 if (require.main === module) {
   main().then(
     () => process.exit(0),
-    (e: unknown) => { process.stderr.write(`bench-memory: ${e instanceof Error ? e.message : String(e)}\n`); process.exit(1); },
+    (e: unknown) => { process.stderr.write(`bench-memory: ${errorMessage(e)}\n`); process.exit(1); },
   );
 }

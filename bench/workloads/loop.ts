@@ -6,7 +6,55 @@
 // time, so a slow server's queueing is not hidden), with --clients as the
 // in-flight cap. Bounded by count (quota) and by time (the hard stop).
 import { performance } from 'node:perf_hooks';
-import { countError, latencyInitialSamples, stopGraceMs } from './common';
+import { Client, grpcCodeNames } from '../../src/client';
+
+const latencyInitialSamples = 1 << 16;
+const stopGraceMs = 2_000;
+const errorKindsMax = 20;
+export const connectTimeoutMs = 10_000;
+
+/** One connection (a Client with a TCP connection of its own) per endpoint, each answering Status before the timed part. */
+export async function connect(endpoints: readonly string[], durationMaxSeconds: number): Promise<Client[]> {
+  const clients = endpoints.map((e) => new Client({ endpoints: [e], ownConnection: true }));
+  const timeoutMs = Math.min(connectTimeoutMs, Math.max(2_000, durationMaxSeconds * 1000));
+  try {
+    await Promise.all(clients.map((c, i) => c.status({ timeoutMs }).catch((e: unknown) => {
+      throw new Error(`connect ${endpoints[i] ?? ''}: ${errorText(e)}`);
+    })));
+  } catch (e) {
+    for (const c of clients) c.close();
+    throw e;
+  }
+  return clients;
+}
+
+/** One error kind per message, not per occurrence: numbers become N, and grpc-js's details after a comma go. */
+export function errorText(e: unknown): string {
+  const se = e as { code?: unknown; details?: unknown } | null;
+  if (typeof se?.code !== 'number' || typeof se.details !== 'string') return e instanceof Error ? e.message : String(e);
+  return `${grpcCodeNames[se.code] ?? se.code}: ${(se.details.split(',')[0] ?? '').replace(/\b\d+(\.\d+)?\b/g, 'N').slice(0, 120)}`;
+}
+
+export function countError(errors: Record<string, number>, kind: string, n = 1): void {
+  if (errors[kind] === undefined && Object.keys(errors).length >= errorKindsMax) kind = 'other';
+  errors[kind] = (errors[kind] ?? 0) + n;
+}
+
+export function mergeErrors(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, n] of Object.entries(from)) countError(into, k, n);
+}
+
+/** Calls `f` on items with at most `limit` in flight; rejects on the first failure. */
+export async function forEachLimited<T>(items: T[], limit: number, f: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      await f(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
 
 /** `error` undefined = success; `series` picks the latency series (txn-mixed: 0 read, 1 write). */
 export type Done = (error?: string, series?: number) => void;
@@ -43,19 +91,15 @@ export class LoopControl {
   stopped = false;
   hardStopped = false;
   /**
-   * Passed to every call (grpc-js reads the deadline per call). Later than the
-   * hard stop plus grace, so a hung server's calls end as "unfinished", not as
-   * errors; re-armed when the loop starts, after any untimed setup.
+   * Passed to every call. Later than the hard stop plus grace, so a hung
+   * server's calls end as "unfinished", not as errors; re-armed when the loop
+   * starts, after any untimed setup.
    */
-  readonly callOptions: { deadline: Date };
+  readonly callOptions: { deadline: number };
   private readonly listeners: (() => void)[] = [];
 
   constructor(readonly durationMaxSeconds: number) {
     this.callOptions = { deadline: this.deadlineFromNow() };
-  }
-
-  get deadline(): Date {
-    return this.callOptions.deadline;
   }
 
   arm(): void {
@@ -74,8 +118,8 @@ export class LoopControl {
     else this.listeners.push(f);
   }
 
-  private deadlineFromNow(): Date {
-    return new Date(Date.now() + this.durationMaxSeconds * 1000 + stopGraceMs + 1000);
+  private deadlineFromNow(): number {
+    return Date.now() + this.durationMaxSeconds * 1000 + stopGraceMs + 1000;
   }
 }
 

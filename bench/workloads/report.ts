@@ -3,8 +3,7 @@
 // etcd prints — Summary, Response time histogram, Latency distribution, Error
 // distribution — with times in seconds to 4 decimals (--precise: full).
 import * as os from 'node:os';
-import { mergeErrors } from './common';
-import type { WorkerResult } from './loop';
+import { mergeErrors, type WorkerResult } from './loop';
 import type { Op, Options } from './options';
 
 /** One latency series as measured: the primary one (e.g. put) or a phase (watch creation) or a class (txn-mixed reads). */
@@ -212,11 +211,6 @@ export function makeReport(o: Options, out: RunOutput): Report {
   };
   if (o.op === 'range' || o.op === 'txn-mixed') report.consistency = o.consistency;
   return report;
-}
-
-/** compare-cluster.ts and compare-single.ts build reports from their own loops' results through this. */
-export function buildReport(o: Options, results: WorkerResult[], cpu: NodeJS.CpuUsage, wallMs: number): Report {
-  return makeReport(o, runOutputFromWorkers(o, results, cpu, wallMs));
 }
 
 // ---- text ---------------------------------------------------------------------------

@@ -17,12 +17,13 @@
 // Unlock, each client holding a session lease, as etcd's; latency counts from
 // before the lock to after the unlock. (etcd's lock-client, the clientv3
 // mutex recipe, is not offered.)
-import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { lockService } from '../../src/proto';
-import { benchKey, call, errorText, forEachLimited, identity, method, setupConcurrencyMax, stmAttemptsMax, type Method } from './common';
-import { abandonedOp, type Done, type Driver, type LoopControl } from './loop';
-import type { Isolation, Options } from './options';
+import { codecFor, type Client } from '../../src/client';
+import { grantLeases, revokeLeases } from './lease';
+import { abandonedOp, errorText, type Done, type Driver, type LoopControl } from './loop';
+import { benchKey, type Isolation, type Options } from './options';
+
+const stmAttemptsMax = 10_000;
 
 interface Kv { mod_revision?: string }
 interface RangeResponse { header?: { revision?: string } | null; kvs?: Kv[] }
@@ -44,19 +45,14 @@ const MOD = 2;
 
 class StmDriver implements Driver {
   readonly series = ['stm'] as const;
-  private readonly txn: Method;
-  private readonly metadata = new grpc.Metadata();
-  private readonly callOptions: grpc.CallOptions;
   private readonly snapshotReads: boolean;
   private retries = 0;
   private reads = 0;
   private commits = 0;
   /** lock-rpc: each client's session lease. */
-  sessions: string[] = [];
+  sessions: bigint[] = [];
 
-  constructor(private readonly o: Options, private readonly conns: grpc.Client[], private readonly ctl: LoopControl) {
-    this.txn = method('KV', 'Txn');
-    this.callOptions = ctl.callOptions;
+  constructor(private readonly o: Options, private readonly conns: Client[], private readonly ctl: LoopControl) {
     this.snapshotReads = o.isolation === 's' || o.isolation === 'ss';
   }
 
@@ -66,32 +62,24 @@ class StmDriver implements Driver {
 
   async close(): Promise<void> {
     // Revoking the sessions releases any lock still held (connections belong to the caller).
-    const revoke = method('Lease', 'LeaseRevoke');
-    const deadline = new Date(Date.now() + revokeTimeoutMs);
-    await forEachLimited(this.sessions, setupConcurrencyMax, async (id, c) => {
-      await call(this.conns[c % this.conns.length] as grpc.Client, revoke, { ID: id }, deadline).catch(() => undefined);
-    });
+    await revokeLeases(this.conns, this.sessions);
   }
 
   issue(client: number, g: number, done: Done): void {
     const session = this.sessions[client];
     if (session === undefined) { this.transaction(client, g, done); return; }
-    const conn = this.conns[client % this.conns.length] as grpc.Client;
-    const lock = lockMethod('Lock');
-    const unlock = lockMethod('Unlock');
-    call<{ key?: Buffer }>(conn, lock, { name: lockName, lease: session }, this.ctl.deadline).then(
+    const conn = this.conns[client % this.conns.length] as Client;
+    const lock = (method: 'Lock' | 'Unlock', req: unknown): Promise<{ key?: Buffer }> => conn.call('Lock', method, req, this.ctl.callOptions);
+    lock('Lock', { name: lockName, lease: session.toString() }).then(
       (held) => this.transaction(client, g, (err) => {
-        call(conn, unlock, { key: held.key ?? Buffer.alloc(0) }, this.ctl.deadline).then(
-          () => done(err),
-          (e: unknown) => done(err ?? `unlock: ${errorText(e)}`),
-        );
+        lock('Unlock', { key: held.key ?? Buffer.alloc(0) }).then(() => done(err), (e: unknown) => done(err ?? `unlock: ${errorText(e)}`));
       }),
       (e: unknown) => done(`lock: ${errorText(e)}`),
     );
   }
 
   private transaction(client: number, _g: number, done: Done): void {
-    const conn = this.conns[client % this.conns.length] as grpc.Client;
+    const conn = this.conns[client % this.conns.length] as Client;
     const keys = this.pickKeys();
     const writes = Math.floor((keys.length * this.o.txnWrPercent) / 100);
     let prefetch = new Map<string, Seen>();
@@ -166,16 +154,18 @@ class StmDriver implements Driver {
     return request;
   }
 
-  private send(conn: grpc.Client, request: Record<string, unknown>, then: (err: string | undefined, r: TxnResponse | undefined) => void): void {
-    conn.makeUnaryRequest(this.txn.path, identity, identity, this.txn.requestSerialize(request), this.metadata, this.callOptions,
-      (err, response) => {
-        if (err) { then(errorText(err), undefined); return; }
-        try {
-          then(undefined, this.txn.responseDeserialize(response as Buffer) as TxnResponse);
-        } catch (e) {
-          then(`stm: undecodable response (${errorText(e)})`, undefined);
-        }
-      });
+  private send(conn: Client, request: Record<string, unknown>, then: (err: string | undefined, r: TxnResponse | undefined) => void): void {
+    const txn = codecFor('KV', 'Txn');
+    conn.callRaw('KV', 'Txn', txn.encode(request), this.ctl.callOptions).then((response) => {
+      let r: TxnResponse;
+      try {
+        r = txn.decode(response) as TxnResponse;
+      } catch (e) {
+        then(`stm: undecodable response (${errorText(e)})`, undefined);
+        return;
+      }
+      then(undefined, r);
+    }, (e: unknown) => then(errorText(e), undefined));
   }
 
   /** --keys-per-txn distinct keys of --keys, at random. */
@@ -206,26 +196,12 @@ function prefetched(readSet: Map<string, Seen>, r: TxnResponse): Map<string, See
   return out;
 }
 
-function lockMethod(name: 'Lock' | 'Unlock'): Method {
-  const m = lockService().service[name];
-  if (m === undefined) throw new Error(`v3lockpb.Lock.${name} missing from the proto`);
-  return m as Method;
-}
-
-export async function makeStmDriver(o: Options, conns: grpc.Client[], clients: number, ctl: LoopControl): Promise<Driver> {
+export async function makeStmDriver(o: Options, conns: Client[], clients: number, ctl: LoopControl): Promise<Driver> {
   const driver = new StmDriver(o, conns, ctl);
+  // lock-rpc: a session lease per client, long enough to outlive the run, so the sessions need no keepalives.
   if (o.stmLocker === 'lock-rpc') {
-    // Long enough to outlive the run, so the sessions need no keepalives.
-    const ttl = String(Math.ceil(o.durationMaxSeconds) + 60);
-    const grant = method('Lease', 'LeaseGrant');
-    const sessions = new Array<string>(clients);
-    await forEachLimited(Array.from({ length: clients }, (_, c) => c), setupConcurrencyMax, async (c) => {
-      const r = await call<{ ID?: string; error?: string }>(conns[c % conns.length] as grpc.Client, grant, { TTL: ttl }, ctl.deadline)
-        .catch((e: unknown) => { throw new Error(`stm session lease: ${errorText(e)}`); });
-      if (r.ID === undefined || r.ID === '0' || (r.error ?? '') !== '') throw new Error(`stm session lease: ${r.error ?? 'no ID'}`);
-      sessions[c] = r.ID;
-    });
-    driver.sessions = sessions;
+    driver.sessions = await grantLeases(conns, clients, Math.ceil(o.durationMaxSeconds) + 60, ctl)
+      .catch((e: unknown) => { throw new Error(`stm session lease: ${errorText(e)}`); });
   }
   return driver;
 }

@@ -1,0 +1,458 @@
+// The processes a benchmark starts, and what /proc says about them. Servers
+// are started as an operator would: `node bin/keel.js` or `etcd` with etcd's
+// own flags (one member, or three with --initial-cluster), each up once it
+// logs "ready to serve client requests". Every process started here is
+// tracked by PID and stopped on exit, on error and on Ctrl-C; nothing else is
+// touched. Ports come from the tests' freePort (lock files shared by every
+// process of this machine's test and bench runs).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client } from '../src/client';
+import { freePort } from '../test/helpers/procs';
+
+export { freePort };
+export const repoRoot = findRepoRoot();
+export const etcdBins: Record<string, string> = { '3.4': '/usr/bin/etcd', '3.5': '/opt/etcd35/usr/bin/etcd' };
+
+const readyLine = 'ready to serve client requests';
+const startTimeoutMs = 60_000;
+const startAttempts = 2;
+const killGraceMs = 8_000;
+const logTailLinesMax = 40;
+const childOutputBytesMax = 1 << 20;
+const leaderPollsMax = 40;
+const leaderPollIntervalMs = 500;
+const statusTimeoutMs = 3_000;
+
+function findRepoRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'bench'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error(`repository root not found above ${__dirname}`);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+// ---- bookkeeping -------------------------------------------------------------------
+
+const started = new Map<number, ChildProcess>();
+const tempDirs = new Set<string>();
+/** Members that exited on their own: pid → why. */
+export const exits = new Map<number, string>();
+export const state = { stopping: false, interrupted: false };
+
+export function spawnTracked(bin: string, args: string[], cwd = repoRoot, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  if (state.stopping) throw new Error('stopping');
+  const child = spawn(bin, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`spawn ${bin} failed (no pid)`);
+  started.set(pid, child);
+  child.once('exit', () => started.delete(pid));
+  return child;
+}
+
+export async function stopPid(pid: number): Promise<void> {
+  const child = started.get(pid);
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), killGraceMs).unref());
+  if ((await Promise.race([exited, timer])) === 'timeout') {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    await Promise.race([exited, sleep(1000)]);
+  }
+}
+
+export function makeTempDir(prefix: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `keel-bench-${prefix}-`));
+  tempDirs.add(d);
+  return d;
+}
+
+export function removeTempDir(d: string): void {
+  fs.rmSync(d, { recursive: true, force: true });
+  tempDirs.delete(d);
+}
+
+export async function cleanup(): Promise<void> {
+  state.stopping = true;
+  await Promise.all([...started.keys()].map(stopPid));
+  for (const d of [...tempDirs]) removeTempDir(d);
+}
+
+function killAllNow(): void {
+  for (const pid of started.keys()) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const d of tempDirs) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } }
+}
+
+export function installSignalHandlers(tool: string): void {
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (state.stopping) { killAllNow(); process.exit(130); }
+    state.stopping = true;
+    state.interrupted = true;
+    process.stderr.write(`\n${tool}: ${sig}, stopping the processes it started\n`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
+  process.on('exit', killAllNow);
+}
+
+/** Runs a tool's main: exit 0 when done, 1 (after stopping what it started) on an error. */
+export function runMain(tool: string, main: () => Promise<void>): void {
+  main().then(
+    () => { if (!state.interrupted) process.exit(0); },
+    async (e: unknown) => {
+      if (state.interrupted) return;
+      process.stderr.write(`${tool}: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+      await cleanup();
+      process.exit(1);
+    },
+  );
+}
+
+/** This process's environment without ETCD_* (which would change a server's config behind its flags). */
+export function serverEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ETCD')) env[k] = v;
+  return env;
+}
+
+/** Runs a child with a kill timer; resolves with its stdout, or rejects with the end of its stderr. */
+export function runChild(bin: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawnTracked(bin, args);
+    let out = '';
+    let err = '';
+    child.stdout?.on('data', (d: Buffer) => { if (out.length < childOutputBytesMax) out += d.toString('utf8'); });
+    child.stderr?.on('data', (d: Buffer) => { if (err.length < childOutputBytesMax) err += d.toString('utf8'); });
+    const timer = setTimeout(() => { void stopPid(child.pid as number); }, timeoutMs);
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    child.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${path.basename(bin)} exited ${code ?? sig}: ${(err || out).trim().slice(-400)}`));
+    });
+  });
+}
+
+export function lastJsonLine<T>(out: string): T {
+  return JSON.parse(out.trim().split('\n').pop() ?? '') as T;
+}
+
+export function versionOf(bin: string, args: string[], cwd = repoRoot): string {
+  const r = spawnSync(bin, args, { cwd, timeout: 15_000, encoding: 'utf8' });
+  return (`${r.stdout ?? ''}`.split('\n').find((l) => l.trim() !== '') ?? '').trim().slice(0, 80);
+}
+
+/** " (git abc1234[, N uncommitted file(s) in src/cmd/bin])" for the keel that was measured. */
+export function gitInfo(dir: string): string {
+  const head = spawnSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 10_000 });
+  if (head.status !== 0) return ` (${dir}, not a git checkout)`;
+  const dirty = spawnSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no', '--', 'src', 'cmd', 'bin'],
+    { encoding: 'utf8', timeout: 10_000 });
+  const changed = `${dirty.stdout ?? ''}`.trim().split('\n').filter((l) => l !== '').length;
+  return ` (git ${head.stdout.trim()}${changed > 0 ? `, ${changed} uncommitted file(s) in src/cmd/bin` : ''})`;
+}
+
+// ---- clusters ------------------------------------------------------------------------
+
+export interface Member {
+  name: string;
+  pid: number;
+  /** host:port */
+  endpoint: string;
+  command: string;
+  logFile: string;
+  dataDir: string;
+  /** Member ID as Status reports it (decimal string), once known. */
+  id: string;
+  tail: string[];
+}
+
+export interface Cluster {
+  name: string;
+  version: string;
+  /** Leader first. */
+  members: Member[];
+  /** host:port list, leader first. */
+  endpoints: string;
+  leader: string;
+  term: string;
+  dir: string;
+}
+
+export interface ClusterSpec {
+  name: string;
+  members: number;
+  /** The executable and what comes before the member flags, for member i (0-based). */
+  exec: (i: number) => { bin: string; pre: string[]; shown: string };
+  cwd: string;
+  version: () => string;
+}
+
+export function keelSpec(members: number, keelRoot = repoRoot, nodeFlagsFor: (i: number) => string[] = () => []): ClusterSpec {
+  const bin = path.join(keelRoot, 'bin', 'keel.js');
+  if (!fs.existsSync(bin)) throw new Error(`${bin} not found`);
+  return {
+    name: 'keel', members, cwd: keelRoot,
+    exec: (i) => {
+      const flags = nodeFlagsFor(i);
+      return { bin: process.execPath, pre: [...flags, bin], shown: ['node', ...flags, 'bin/keel.js'].join(' ') };
+    },
+    version: () => `${versionOf(process.execPath, [bin, '--version'], keelRoot) || 'keel ?'}${gitInfo(keelRoot)}`,
+  };
+}
+
+export function etcdSpec(members: number, version: string): ClusterSpec {
+  const bin = etcdBins[version];
+  if (bin === undefined || !fs.existsSync(bin)) throw new Error(`etcd ${version}: ${bin ?? 'unknown version'} not found`);
+  return { name: `etcd-${version}`, members, cwd: repoRoot, exec: () => ({ bin, pre: [], shown: bin }), version: () => versionOf(bin, ['--version']) };
+}
+
+function startMember(label: string, bin: string, args: string[], cwd: string, m: Member): Promise<void> {
+  const child = spawnTracked(bin, args, cwd, serverEnv());
+  m.pid = child.pid as number;
+  const out = fs.createWriteStream(m.logFile);
+  child.once('exit', (code, sig) => {
+    out.end();
+    if (!state.stopping) exits.set(m.pid, `${label} (pid ${m.pid}) exited (${code ?? sig})`);
+  });
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let partial = '';
+    const timer = setTimeout(() => fail(`no "${readyLine}" within ${startTimeoutMs / 1000}s`), startTimeoutMs);
+    const fail = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new Error(`${label}: ${why}\n    ${m.tail.slice(-8).join('\n    ')}`));
+    };
+    const scan = (chunk: Buffer): void => {
+      out.write(chunk);
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      if (partial.length > 65_536) partial = '';
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        m.tail.push(line.slice(0, 400));
+        if (m.tail.length > logTailLinesMax) m.tail.shift();
+        if (!settled && line.includes(readyLine)) { settled = true; clearTimeout(timer); resolve(); }
+      }
+    };
+    child.stdout?.on('data', scan);
+    child.stderr?.on('data', scan);
+    child.once('error', (e) => fail(e.message));
+    child.once('exit', (code, sig) => fail(`exited (${code ?? sig}) before it was ready`));
+  });
+}
+
+async function startClusterOnce(spec: ClusterSpec): Promise<Cluster> {
+  const n = spec.members;
+  const dir = makeTempDir(spec.name);
+  const ports: number[] = [];
+  for (let i = 0; i < 2 * n; i++) ports.push(await freePort());
+  const url = (i: number): string => `http://127.0.0.1:${ports[i] as number}`;
+  const names = Array.from({ length: n }, (_, i) => `m${i + 1}`);
+  const initialCluster = names.map((name, i) => `${name}=${url(n + i)}`).join(',');
+  const members: Member[] = [];
+  const readies: Promise<void>[] = [];
+  names.forEach((name, i) => {
+    const flags = ['--name', name, '--data-dir', path.join(dir, name), '--listen-client-urls', url(i), '--advertise-client-urls', url(i),
+      '--listen-peer-urls', url(n + i), '--initial-advertise-peer-urls', url(n + i), '--initial-cluster', initialCluster,
+      '--initial-cluster-state', 'new'];
+    const ex = spec.exec(i);
+    const m: Member = {
+      name, pid: 0, endpoint: `127.0.0.1:${ports[i] as number}`, command: `${ex.shown} ${flags.join(' ')}`,
+      logFile: path.join(dir, `${name}.log`), dataDir: path.join(dir, name), id: '', tail: [],
+    };
+    members.push(m);
+    readies.push(startMember(`${spec.name} ${name}`, ex.bin, [...ex.pre, ...flags], spec.cwd, m));
+  });
+  const cluster: Cluster = { name: spec.name, version: spec.version(), members, endpoints: '', leader: '', term: '', dir };
+  try {
+    await Promise.all(readies);
+    await settleLeader(cluster);
+  } catch (e) {
+    await stopCluster(cluster);
+    throw e;
+  }
+  return cluster;
+}
+
+export async function startCluster(spec: ClusterSpec, say: (s: string) => void): Promise<Cluster> {
+  let last: unknown;
+  for (let attempt = 1; attempt <= startAttempts && !state.stopping; attempt++) {
+    try {
+      return await startClusterOnce(spec);
+    } catch (e) {
+      last = e;
+      say(`${spec.name}: start attempt ${attempt} failed: ${errorMessage(e)}`);
+    }
+  }
+  throw last instanceof Error ? last : new Error(String(last));
+}
+
+export async function stopCluster(c: Cluster): Promise<void> {
+  await Promise.all(c.members.map((m) => (m.pid > 0 ? stopPid(m.pid) : Promise.resolve())));
+  for (const m of c.members) exits.delete(m.pid);
+  removeTempDir(c.dir);
+}
+
+/** Why a cluster cannot be measured any more (a member exited), or undefined. */
+export function down(c: Cluster): string | undefined {
+  const gone = c.members.filter((m) => exits.has(m.pid)).map((m) => exits.get(m.pid) ?? m.name);
+  return gone.length > 0 ? gone.join('; ') : undefined;
+}
+
+export interface MemberStatus { memberId: string; leader: string; raftTerm: string }
+
+export async function memberStatus(endpoint: string): Promise<MemberStatus> {
+  const client = new Client({ endpoints: [endpoint], dialTimeoutMs: statusTimeoutMs });
+  try {
+    const r = await client.status({ timeoutMs: statusTimeoutMs }) as unknown as { header?: { member_id?: string }; leader?: string; raftTerm?: string };
+    return { memberId: String(r.header?.member_id ?? ''), leader: String(r.leader ?? ''), raftTerm: String(r.raftTerm ?? '') };
+  } finally {
+    client.close();
+  }
+}
+
+/** Polls Status on every member (bounded) until all name the same leader; orders the members leader first. */
+export async function settleLeader(c: Cluster): Promise<void> {
+  let lastErr = '';
+  for (let i = 0; i < leaderPollsMax && !state.stopping; i++) {
+    const ss = await Promise.all(c.members.map((m) => memberStatus(m.endpoint).catch((e: unknown) => {
+      lastErr = `${m.name}: ${errorMessage(e)}`;
+      return undefined;
+    })));
+    if (ss.every((s) => s !== undefined)) {
+      const all = ss as MemberStatus[];
+      all.forEach((s, k) => { (c.members[k] as Member).id = s.memberId; });
+      const leader = all[0]?.leader ?? '';
+      const at = all.findIndex((s) => s.memberId === leader);
+      if (leader !== '' && leader !== '0' && at >= 0 && all.every((s) => s.leader === leader)) {
+        c.members = [c.members[at] as Member, ...c.members.filter((_, k) => k !== at)];
+        c.endpoints = c.members.map((m) => m.endpoint).join(',');
+        c.leader = (c.members[0] as Member).name;
+        c.term = all[at]?.raftTerm ?? '';
+        return;
+      }
+      lastErr = `members disagree on the leader: ${all.map((s) => s.leader).join(', ')}`;
+    }
+    await sleep(leaderPollIntervalMs);
+  }
+  throw new Error(`${c.name}: no agreed leader after ${leaderPollsMax} polls (${lastErr})`);
+}
+
+/** Leader and term now, per member, for the "did anything change during the run" line. */
+export async function leaderNow(c: Cluster): Promise<string> {
+  const parts = await Promise.all(c.members.map(async (m) => {
+    try {
+      const s = await memberStatus(m.endpoint);
+      return `${m.name}: leader ${c.members.find((x) => x.id === s.leader)?.name ?? s.leader}, term ${s.raftTerm}`;
+    } catch (e) {
+      return `${m.name}: ${errorMessage(e).split('\n')[0] ?? ''}`;
+    }
+  }));
+  return parts.join('; ');
+}
+
+// ---- /proc ---------------------------------------------------------------------------
+
+const clockTicksPerSecond = ((): number => {
+  const n = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).stdout);
+  return Number.isInteger(n) && n > 0 ? n : 100;
+})();
+
+/** utime, stime, cutime, cstime of /proc/PID[/task/TID]/stat, in seconds; NaN when gone. */
+function statTimes(file: string): number[] {
+  try {
+    const stat = fs.readFileSync(file, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 15).map((x) => Number(x) / clockTicksPerSecond);
+  } catch {
+    return [NaN, NaN, NaN, NaN];
+  }
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const [u = NaN, s = NaN] = statTimes(`/proc/${pid}/stat`);
+  return u + s;
+}
+
+/** CPU seconds of this process (all threads) plus its reaped children (the load tools). */
+function selfAndChildrenSeconds(): number {
+  return statTimes('/proc/self/stat').reduce((a, b) => a + b, 0);
+}
+
+function machineTicks(): { busy: number; total: number } {
+  try {
+    const v = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - (v[3] ?? 0) - (v[4] ?? 0), total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+export interface CpuMark { wallMs: number; busy: number; ours: number }
+
+/** A reading to compute, later, how many cores processes other than ours (this one, its children, the servers) kept busy. */
+export function cpuMark(pids: number[]): CpuMark {
+  return { wallMs: Date.now(), busy: machineTicks().busy, ours: selfAndChildrenSeconds() + pids.reduce((s, p) => s + (cpuSeconds(p) || 0), 0) };
+}
+
+export function otherCores(a: CpuMark, b: CpuMark): number {
+  const wallS = (b.wallMs - a.wallMs) / 1000;
+  return wallS > 0 ? Math.max(0, ((b.busy - a.busy) / clockTicksPerSecond - (b.ours - a.ours)) / wallS) : NaN;
+}
+
+/** A field of /proc/PID/status in KiB (VmRSS, VmHWM, RssAnon, RssFile); NaN when gone. */
+export function statusKiB(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds per thread name of a process (the main thread as "main (JS)"), user and system, from /proc/PID/task. */
+export function threadCpu(pid: number): Map<string, { user: number; system: number }> {
+  const out = new Map<string, { user: number; system: number }>();
+  let tids: string[] = [];
+  try { tids = fs.readdirSync(`/proc/${pid}/task`).slice(0, 1_000); } catch { return out; }
+  for (const tid of tids) {
+    let comm = '';
+    try { comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(); } catch { continue; }
+    const [u = NaN, s = NaN] = statTimes(`/proc/${pid}/task/${tid}/stat`);
+    if (!Number.isFinite(u + s)) continue;
+    const name = tid === String(pid) ? 'main (JS)' : comm.replace(/\d+$/, 'N');
+    const e = out.get(name) ?? { user: 0, system: 0 };
+    e.user += u;
+    e.system += s;
+    out.set(name, e);
+  }
+  return out;
+}
+
+/** Waits (bounded) until the machine is mostly idle over a 2 s window. */
+export async function waitIdle(maxS: number, say: (s: string) => void): Promise<void> {
+  const until = Date.now() + maxS * 1000;
+  for (let i = 0; i < 10_000 && Date.now() < until; i++) {
+    const a = machineTicks();
+    await sleep(2000);
+    const b = machineTicks();
+    const busyCores = ((b.busy - a.busy) / (b.total - a.total)) * os.availableParallelism();
+    if (busyCores < 0.2) return;
+    if (i % 5 === 0) say(`waiting for an idle machine: ${busyCores.toFixed(2)} cores busy`);
+  }
+  say('machine still busy; measuring anyway');
+}
