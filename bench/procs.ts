@@ -4,7 +4,7 @@
 // logs "ready to serve client requests". Every process started here is
 // tracked by PID and stopped on exit, on error and on Ctrl-C; nothing else is
 // touched. Ports come from the tests' freePort (lock files shared by every
-// process of this machine's test and bench runs).
+// test and bench process on this machine).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,34 +12,21 @@ import * as path from 'node:path';
 import { Client } from '../src/client';
 import { freePort } from '../test/helpers/procs';
 
-export { freePort };
-export const repoRoot = findRepoRoot();
+export const repoRoot = ((): string => {
+  let dir = __dirname;
+  for (let i = 0; i < 6 && !(fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'bench'))); i++) dir = path.dirname(dir);
+  return dir;
+})();
 export const etcdBins: Record<string, string> = { '3.4': '/usr/bin/etcd', '3.5': '/opt/etcd35/usr/bin/etcd' };
-
 const readyLine = 'ready to serve client requests';
 const startTimeoutMs = 60_000;
-const startAttempts = 2;
 const killGraceMs = 8_000;
 const logTailLinesMax = 40;
 const childOutputBytesMax = 1 << 20;
 const leaderPollsMax = 40;
-const leaderPollIntervalMs = 500;
-const statusTimeoutMs = 3_000;
-
-function findRepoRoot(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'bench'))) return dir;
-    dir = path.dirname(dir);
-  }
-  throw new Error(`repository root not found above ${__dirname}`);
-}
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+export const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 // ---- bookkeeping -------------------------------------------------------------------
 
@@ -59,16 +46,15 @@ export function spawnTracked(bin: string, args: string[], cwd = repoRoot, env: N
   return child;
 }
 
+/** SIGTERM, then SIGKILL after a grace; only for processes started here. */
 export async function stopPid(pid: number): Promise<void> {
   const child = started.get(pid);
   if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try { process.kill(pid, 'SIGTERM'); } catch { return; }
-  const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), killGraceMs).unref());
-  if ((await Promise.race([exited, timer])) === 'timeout') {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    await Promise.race([exited, sleep(1000)]);
-  }
+  if ((await Promise.race([exited.then(() => 'exited'), sleep(killGraceMs)])) === 'exited') return;
+  try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  await Promise.race([exited, sleep(1000)]);
 }
 
 export function makeTempDir(prefix: string): string {
@@ -77,7 +63,7 @@ export function makeTempDir(prefix: string): string {
   return d;
 }
 
-export function removeTempDir(d: string): void {
+function removeTempDir(d: string): void {
   fs.rmSync(d, { recursive: true, force: true });
   tempDirs.delete(d);
 }
@@ -107,30 +93,19 @@ export function installSignalHandlers(tool: string): void {
 
 /** Runs a tool's main: exit 0 when done, 1 (after stopping what it started) on an error. */
 export function runMain(tool: string, main: () => Promise<void>): void {
-  main().then(
-    () => { if (!state.interrupted) process.exit(0); },
-    async (e: unknown) => {
-      if (state.interrupted) return;
-      process.stderr.write(`${tool}: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-      await cleanup();
-      process.exit(1);
-    },
-  );
-}
-
-/** This process's environment without ETCD_* (which would change a server's config behind its flags). */
-export function serverEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ETCD')) env[k] = v;
-  return env;
+  main().then(() => { if (!state.interrupted) process.exit(0); }, async (e: unknown) => {
+    if (state.interrupted) return;
+    process.stderr.write(`${tool}: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    await cleanup();
+    process.exit(1);
+  });
 }
 
 /** Runs a child with a kill timer; resolves with its stdout, or rejects with the end of its stderr. */
 export function runChild(bin: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawnTracked(bin, args);
-    let out = '';
-    let err = '';
+    let [out, err] = ['', ''];
     child.stdout?.on('data', (d: Buffer) => { if (out.length < childOutputBytesMax) out += d.toString('utf8'); });
     child.stderr?.on('data', (d: Buffer) => { if (err.length < childOutputBytesMax) err += d.toString('utf8'); });
     const timer = setTimeout(() => { void stopPid(child.pid as number); }, timeoutMs);
@@ -147,19 +122,9 @@ export function lastJsonLine<T>(out: string): T {
   return JSON.parse(out.trim().split('\n').pop() ?? '') as T;
 }
 
-export function versionOf(bin: string, args: string[], cwd = repoRoot): string {
+function firstLine(bin: string, args: string[], cwd = repoRoot): string {
   const r = spawnSync(bin, args, { cwd, timeout: 15_000, encoding: 'utf8' });
   return (`${r.stdout ?? ''}`.split('\n').find((l) => l.trim() !== '') ?? '').trim().slice(0, 80);
-}
-
-/** " (git abc1234[, N uncommitted file(s) in src/cmd/bin])" for the keel that was measured. */
-export function gitInfo(dir: string): string {
-  const head = spawnSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 10_000 });
-  if (head.status !== 0) return ` (${dir}, not a git checkout)`;
-  const dirty = spawnSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no', '--', 'src', 'cmd', 'bin'],
-    { encoding: 'utf8', timeout: 10_000 });
-  const changed = `${dirty.stdout ?? ''}`.trim().split('\n').filter((l) => l !== '').length;
-  return ` (git ${head.stdout.trim()}${changed > 0 ? `, ${changed} uncommitted file(s) in src/cmd/bin` : ''})`;
 }
 
 // ---- clusters ------------------------------------------------------------------------
@@ -180,9 +145,8 @@ export interface Member {
 export interface Cluster {
   name: string;
   version: string;
-  /** Leader first. */
+  /** Leader first (and `endpoints` in that order, comma separated). */
   members: Member[];
-  /** host:port list, leader first. */
   endpoints: string;
   leader: string;
   term: string;
@@ -198,27 +162,35 @@ export interface ClusterSpec {
   version: () => string;
 }
 
+/** keel members (with node flags for some, e.g. --cpu-prof); its version names the git commit measured. */
 export function keelSpec(members: number, keelRoot = repoRoot, nodeFlagsFor: (i: number) => string[] = () => []): ClusterSpec {
   const bin = path.join(keelRoot, 'bin', 'keel.js');
   if (!fs.existsSync(bin)) throw new Error(`${bin} not found`);
+  const git = (args: string[]): string => spawnSync('git', ['-C', keelRoot, ...args], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
+  const version = (): string => {
+    const head = git(['rev-parse', '--short', 'HEAD']).trim();
+    const changed = git(['status', '--porcelain', '--untracked-files=no', '--', 'src', 'cmd', 'bin']).split('\n').filter((l) => l !== '').length;
+    const where = head === '' ? `${keelRoot}, not a git checkout` : `git ${head}${changed > 0 ? `, ${changed} uncommitted file(s) in src/cmd/bin` : ''}`;
+    return `${firstLine(process.execPath, [bin, '--version'], keelRoot) || 'keel ?'} (${where})`;
+  };
   return {
-    name: 'keel', members, cwd: keelRoot,
-    exec: (i) => {
-      const flags = nodeFlagsFor(i);
-      return { bin: process.execPath, pre: [...flags, bin], shown: ['node', ...flags, 'bin/keel.js'].join(' ') };
-    },
-    version: () => `${versionOf(process.execPath, [bin, '--version'], keelRoot) || 'keel ?'}${gitInfo(keelRoot)}`,
+    name: 'keel', members, cwd: keelRoot, version,
+    exec: (i) => ({ bin: process.execPath, pre: [...nodeFlagsFor(i), bin], shown: ['node', ...nodeFlagsFor(i), 'bin/keel.js'].join(' ') }),
   };
 }
 
 export function etcdSpec(members: number, version: string): ClusterSpec {
   const bin = etcdBins[version];
   if (bin === undefined || !fs.existsSync(bin)) throw new Error(`etcd ${version}: ${bin ?? 'unknown version'} not found`);
-  return { name: `etcd-${version}`, members, cwd: repoRoot, exec: () => ({ bin, pre: [], shown: bin }), version: () => versionOf(bin, ['--version']) };
+  return { name: `etcd-${version}`, members, cwd: repoRoot, exec: () => ({ bin, pre: [], shown: bin }), version: () => firstLine(bin, ['--version']) };
 }
 
-function startMember(label: string, bin: string, args: string[], cwd: string, m: Member): Promise<void> {
-  const child = spawnTracked(bin, args, cwd, serverEnv());
+/** Resolves once the member logs that it serves clients (which needs a quorum); keeps its log and the tail of it. */
+function startMember(label: string, spec: ClusterSpec, args: string[], i: number, m: Member): Promise<void> {
+  const ex = spec.exec(i);
+  // ETCD_* in the caller's environment would change a server's config behind its flags.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD')));
+  const child = spawnTracked(ex.bin, [...ex.pre, ...args], spec.cwd, env);
   m.pid = child.pid as number;
   const out = fs.createWriteStream(m.logFile);
   child.once('exit', (code, sig) => {
@@ -228,29 +200,28 @@ function startMember(label: string, bin: string, args: string[], cwd: string, m:
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let partial = '';
-    const timer = setTimeout(() => fail(`no "${readyLine}" within ${startTimeoutMs / 1000}s`), startTimeoutMs);
-    const fail = (why: string): void => {
+    const settle = (why?: string): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      reject(new Error(`${label}: ${why}\n    ${m.tail.slice(-8).join('\n    ')}`));
+      if (why === undefined) resolve();
+      else reject(new Error(`${label}: ${why}\n    ${m.tail.slice(-8).join('\n    ')}`));
     };
+    const timer = setTimeout(() => settle(`no "${readyLine}" within ${startTimeoutMs / 1000}s`), startTimeoutMs);
     const scan = (chunk: Buffer): void => {
       out.write(chunk);
       const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      if (partial.length > 65_536) partial = '';
-      for (const line of lines) {
-        if (line.trim() === '') continue;
+      partial = (lines.pop() ?? '').slice(-65_536);
+      for (const line of lines.filter((l) => l.trim() !== '')) {
         m.tail.push(line.slice(0, 400));
         if (m.tail.length > logTailLinesMax) m.tail.shift();
-        if (!settled && line.includes(readyLine)) { settled = true; clearTimeout(timer); resolve(); }
+        if (line.includes(readyLine)) settle();
       }
     };
     child.stdout?.on('data', scan);
     child.stderr?.on('data', scan);
-    child.once('error', (e) => fail(e.message));
-    child.once('exit', (code, sig) => fail(`exited (${code ?? sig}) before it was ready`));
+    child.once('error', (e) => settle(e.message));
+    child.once('exit', (code, sig) => settle(`exited (${code ?? sig}) before it was ready`));
   });
 }
 
@@ -260,21 +231,18 @@ async function startClusterOnce(spec: ClusterSpec): Promise<Cluster> {
   const ports: number[] = [];
   for (let i = 0; i < 2 * n; i++) ports.push(await freePort());
   const url = (i: number): string => `http://127.0.0.1:${ports[i] as number}`;
-  const names = Array.from({ length: n }, (_, i) => `m${i + 1}`);
-  const initialCluster = names.map((name, i) => `${name}=${url(n + i)}`).join(',');
+  const initialCluster = Array.from({ length: n }, (_, i) => `m${i + 1}=${url(n + i)}`).join(',');
   const members: Member[] = [];
-  const readies: Promise<void>[] = [];
-  names.forEach((name, i) => {
+  const readies = Array.from({ length: n }, (_, i) => {
+    const name = `m${i + 1}`;
     const flags = ['--name', name, '--data-dir', path.join(dir, name), '--listen-client-urls', url(i), '--advertise-client-urls', url(i),
-      '--listen-peer-urls', url(n + i), '--initial-advertise-peer-urls', url(n + i), '--initial-cluster', initialCluster,
-      '--initial-cluster-state', 'new'];
-    const ex = spec.exec(i);
+      '--listen-peer-urls', url(n + i), '--initial-advertise-peer-urls', url(n + i), '--initial-cluster', initialCluster, '--initial-cluster-state', 'new'];
     const m: Member = {
-      name, pid: 0, endpoint: `127.0.0.1:${ports[i] as number}`, command: `${ex.shown} ${flags.join(' ')}`,
+      name, pid: 0, endpoint: url(i).slice('http://'.length), command: `${spec.exec(i).shown} ${flags.join(' ')}`,
       logFile: path.join(dir, `${name}.log`), dataDir: path.join(dir, name), id: '', tail: [],
     };
     members.push(m);
-    readies.push(startMember(`${spec.name} ${name}`, ex.bin, [...ex.pre, ...flags], spec.cwd, m));
+    return startMember(`${spec.name} ${name}`, spec, flags, i, m);
   });
   const cluster: Cluster = { name: spec.name, version: spec.version(), members, endpoints: '', leader: '', term: '', dir };
   try {
@@ -287,17 +255,15 @@ async function startClusterOnce(spec: ClusterSpec): Promise<Cluster> {
   return cluster;
 }
 
+/** Starts a cluster, with a second attempt if the first fails (a port taken meanwhile, a slow election). */
 export async function startCluster(spec: ClusterSpec, say: (s: string) => void): Promise<Cluster> {
-  let last: unknown;
-  for (let attempt = 1; attempt <= startAttempts && !state.stopping; attempt++) {
-    try {
-      return await startClusterOnce(spec);
-    } catch (e) {
-      last = e;
-      say(`${spec.name}: start attempt ${attempt} failed: ${errorMessage(e)}`);
-    }
+  try {
+    return await startClusterOnce(spec);
+  } catch (e) {
+    if (state.stopping) throw e;
+    say(`${spec.name}: start attempt 1 failed: ${errorMessage(e)}`);
+    return startClusterOnce(spec);
   }
-  throw last instanceof Error ? last : new Error(String(last));
 }
 
 export async function stopCluster(c: Cluster): Promise<void> {
@@ -312,13 +278,13 @@ export function down(c: Cluster): string | undefined {
   return gone.length > 0 ? gone.join('; ') : undefined;
 }
 
-export interface MemberStatus { memberId: string; leader: string; raftTerm: string }
+interface MemberStatus { memberId: string; leader: string; raftTerm: string }
 
-export async function memberStatus(endpoint: string): Promise<MemberStatus> {
-  const client = new Client({ endpoints: [endpoint], dialTimeoutMs: statusTimeoutMs });
+async function memberStatus(endpoint: string): Promise<MemberStatus> {
+  const client = new Client({ endpoints: [endpoint], dialTimeoutMs: 3_000 });
   try {
-    const r = await client.status({ timeoutMs: statusTimeoutMs }) as unknown as { header?: { member_id?: string }; leader?: string; raftTerm?: string };
-    return { memberId: String(r.header?.member_id ?? ''), leader: String(r.leader ?? ''), raftTerm: String(r.raftTerm ?? '') };
+    const r = await client.status({ timeoutMs: 3_000 });
+    return { memberId: String(r.header?.member_id ?? ''), leader: String(r.leader), raftTerm: String(r.raftTerm) };
   } finally {
     client.close();
   }
@@ -327,49 +293,37 @@ export async function memberStatus(endpoint: string): Promise<MemberStatus> {
 /** Polls Status on every member (bounded) until all name the same leader; orders the members leader first. */
 export async function settleLeader(c: Cluster): Promise<void> {
   let lastErr = '';
-  for (let i = 0; i < leaderPollsMax && !state.stopping; i++) {
-    const ss = await Promise.all(c.members.map((m) => memberStatus(m.endpoint).catch((e: unknown) => {
-      lastErr = `${m.name}: ${errorMessage(e)}`;
-      return undefined;
-    })));
-    if (ss.every((s) => s !== undefined)) {
-      const all = ss as MemberStatus[];
-      all.forEach((s, k) => { (c.members[k] as Member).id = s.memberId; });
-      const leader = all[0]?.leader ?? '';
-      const at = all.findIndex((s) => s.memberId === leader);
-      if (leader !== '' && leader !== '0' && at >= 0 && all.every((s) => s.leader === leader)) {
-        c.members = [c.members[at] as Member, ...c.members.filter((_, k) => k !== at)];
-        c.endpoints = c.members.map((m) => m.endpoint).join(',');
-        c.leader = (c.members[0] as Member).name;
-        c.term = all[at]?.raftTerm ?? '';
-        return;
-      }
+  for (let i = 0; i < leaderPollsMax && !state.stopping; i++, await sleep(500)) {
+    const ss = await Promise.all(c.members.map((m) => memberStatus(m.endpoint).catch((e: unknown) => { lastErr = `${m.name}: ${errorMessage(e)}`; })));
+    if (!ss.every((s) => s !== undefined)) continue;
+    const all = ss as MemberStatus[];
+    all.forEach((s, k) => { (c.members[k] as Member).id = s.memberId; });
+    const leader = all[0]?.leader ?? '';
+    const at = all.findIndex((s) => s.memberId === leader);
+    if (leader === '' || leader === '0' || at < 0 || !all.every((s) => s.leader === leader)) {
       lastErr = `members disagree on the leader: ${all.map((s) => s.leader).join(', ')}`;
+      continue;
     }
-    await sleep(leaderPollIntervalMs);
+    c.members = [c.members[at] as Member, ...c.members.filter((_, k) => k !== at)];
+    c.endpoints = c.members.map((m) => m.endpoint).join(',');
+    c.leader = (c.members[0] as Member).name;
+    c.term = all[at]?.raftTerm ?? '';
+    return;
   }
   throw new Error(`${c.name}: no agreed leader after ${leaderPollsMax} polls (${lastErr})`);
 }
 
 /** Leader and term now, per member, for the "did anything change during the run" line. */
 export async function leaderNow(c: Cluster): Promise<string> {
-  const parts = await Promise.all(c.members.map(async (m) => {
-    try {
-      const s = await memberStatus(m.endpoint);
-      return `${m.name}: leader ${c.members.find((x) => x.id === s.leader)?.name ?? s.leader}, term ${s.raftTerm}`;
-    } catch (e) {
-      return `${m.name}: ${errorMessage(e).split('\n')[0] ?? ''}`;
-    }
-  }));
+  const parts = await Promise.all(c.members.map((m) => memberStatus(m.endpoint).then(
+    (s) => `${m.name}: leader ${c.members.find((x) => x.id === s.leader)?.name ?? s.leader}, term ${s.raftTerm}`,
+    (e: unknown) => `${m.name}: ${errorMessage(e).split('\n')[0] ?? ''}`)));
   return parts.join('; ');
 }
 
 // ---- /proc ---------------------------------------------------------------------------
 
-const clockTicksPerSecond = ((): number => {
-  const n = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).stdout);
-  return Number.isInteger(n) && n > 0 ? n : 100;
-})();
+const clockTicksPerSecond = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).stdout) || 100;
 
 /** utime, stime, cutime, cstime of /proc/PID[/task/TID]/stat, in seconds; NaN when gone. */
 function statTimes(file: string): number[] {
@@ -387,15 +341,10 @@ export function cpuSeconds(pid: number): number {
   return u + s;
 }
 
-/** CPU seconds of this process (all threads) plus its reaped children (the load tools). */
-function selfAndChildrenSeconds(): number {
-  return statTimes('/proc/self/stat').reduce((a, b) => a + b, 0);
-}
-
 function machineTicks(): { busy: number; total: number } {
   try {
-    const v = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    const v = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = v.reduce((a, b) => a + b, 0);
     return { busy: total - (v[3] ?? 0) - (v[4] ?? 0), total };
   } catch {
     return { busy: NaN, total: NaN };
@@ -404,9 +353,10 @@ function machineTicks(): { busy: number; total: number } {
 
 export interface CpuMark { wallMs: number; busy: number; ours: number }
 
-/** A reading to compute, later, how many cores processes other than ours (this one, its children, the servers) kept busy. */
+/** A reading to compute, later, how many cores processes other than ours (this one, its reaped children, the servers) kept busy. */
 export function cpuMark(pids: number[]): CpuMark {
-  return { wallMs: Date.now(), busy: machineTicks().busy, ours: selfAndChildrenSeconds() + pids.reduce((s, p) => s + (cpuSeconds(p) || 0), 0) };
+  const ours = statTimes('/proc/self/stat').reduce((a, b) => a + b, 0) + pids.reduce((s, p) => s + (cpuSeconds(p) || 0), 0);
+  return { wallMs: Date.now(), busy: machineTicks().busy, ours };
 }
 
 export function otherCores(a: CpuMark, b: CpuMark): number {
@@ -417,8 +367,7 @@ export function otherCores(a: CpuMark, b: CpuMark): number {
 /** A field of /proc/PID/status in KiB (VmRSS, VmHWM, RssAnon, RssFile); NaN when gone. */
 export function statusKiB(pid: number, field: string): number {
   try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : NaN;
+    return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
   } catch {
     return NaN;
   }
@@ -430,15 +379,12 @@ export function threadCpu(pid: number): Map<string, { user: number; system: numb
   let tids: string[] = [];
   try { tids = fs.readdirSync(`/proc/${pid}/task`).slice(0, 1_000); } catch { return out; }
   for (const tid of tids) {
+    const [u = NaN, s = NaN] = statTimes(`/proc/${pid}/task/${tid}/stat`);
     let comm = '';
     try { comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(); } catch { continue; }
-    const [u = NaN, s = NaN] = statTimes(`/proc/${pid}/task/${tid}/stat`);
-    if (!Number.isFinite(u + s)) continue;
     const name = tid === String(pid) ? 'main (JS)' : comm.replace(/\d+$/, 'N');
     const e = out.get(name) ?? { user: 0, system: 0 };
-    e.user += u;
-    e.system += s;
-    out.set(name, e);
+    if (Number.isFinite(u + s)) out.set(name, { user: e.user + u, system: e.system + s });
   }
   return out;
 }

@@ -139,33 +139,22 @@ export interface LoopSpec {
 export function runLoop(driver: Driver, spec: LoopSpec, ctl: LoopControl): Promise<WorkerResult> {
   return new Promise((resolve) => {
     ctl.arm();
-    const multi = driver.series.length > 1;
     let latencies = new Float64Array(Math.max(1, Math.min(spec.quota, latencyInitialSamples)));
-    let seriesOf = multi ? new Uint8Array(latencies.length) : undefined;
+    let seriesOf = driver.series.length > 1 ? new Uint8Array(latencies.length) : undefined;
     const errors: Record<string, number> = {};
-    let count = 0;
-    let failed = 0;
-    let abandoned = 0;
-    let issued = 0;
-    let inflight = 0;
-    let lateDispatches = 0;
+    let [count, failed, abandoned, issued, inflight, lateDispatches] = [0, 0, 0, 0, 0, 0];
     let finished = false;
     const eluStart = performance.eventLoopUtilization();
     const startEpochMs = performance.timeOrigin + performance.now();
     const t0 = performance.now();
-    let graceTimer: NodeJS.Timeout | undefined;
-    let timer: NodeJS.Timeout | undefined;
-
+    const timers: Record<'stop' | 'grace' | 'tick', NodeJS.Timeout | undefined> = { stop: undefined, grace: undefined, tick: undefined };
     const finish = (): void => {
       if (finished) return;
       finished = true;
-      clearTimeout(stopTimer);
-      if (graceTimer !== undefined) clearTimeout(graceTimer);
-      if (timer !== undefined) clearTimeout(timer);
+      for (const t of Object.values(timers)) clearTimeout(t);
       const result: WorkerResult = {
-        latenciesMs: latencies.subarray(0, count), count, errors, startEpochMs,
-        endEpochMs: performance.timeOrigin + performance.now(), elu: performance.eventLoopUtilization(eluStart).utilization,
-        lateDispatches, unfinished: inflight + abandoned, hardStopped: ctl.hardStopped,
+        latenciesMs: latencies.subarray(0, count), count, errors, startEpochMs, endEpochMs: performance.timeOrigin + performance.now(),
+        elu: performance.eventLoopUtilization(eluStart).utilization, lateDispatches, unfinished: inflight + abandoned, hardStopped: ctl.hardStopped,
       };
       if (seriesOf !== undefined) result.seriesOf = seriesOf.subarray(0, count);
       const counters = driver.counters?.();
@@ -173,25 +162,19 @@ export function runLoop(driver: Driver, spec: LoopSpec, ctl: LoopControl): Promi
       resolve(result);
     };
     const maybeFinish = (): void => { if (inflight === 0 && (issued >= spec.quota || ctl.stopped)) finish(); };
-
     const record = (ms: number, series: number): void => {
       if (count === latencies.length) {
-        const size = Math.min(spec.quota, latencies.length * 2);
-        const bigger = new Float64Array(size);
+        // Grows by doubling, never past the quota.
+        const bigger = new Float64Array(Math.min(spec.quota, latencies.length * 2));
         bigger.set(latencies);
         latencies = bigger;
-        if (seriesOf !== undefined) {
-          const s = new Uint8Array(size);
-          s.set(seriesOf);
-          seriesOf = s;
-        }
+        if (seriesOf !== undefined) (seriesOf = new Uint8Array(bigger.length)).set(seriesOf.subarray(0, count));
       }
       if (count >= latencies.length) return;
       latencies[count] = ms;
       if (seriesOf !== undefined) seriesOf[count] = series;
       count++;
     };
-
     const send = (client: number, scheduledAt: number, then: () => void): void => {
       issued++;
       inflight++;
@@ -207,41 +190,38 @@ export function runLoop(driver: Driver, spec: LoopSpec, ctl: LoopControl): Promi
         then();
       });
     };
-
     // At the hard stop: issue nothing more, wait a short grace for answers, then abandon the rest.
-    const stopTimer = setTimeout(() => {
+    timers.stop = setTimeout(() => {
       ctl.hardStopped = true;
       ctl.stop();
-      graceTimer = setTimeout(finish, stopGraceMs);
+      timers.grace = setTimeout(finish, stopGraceMs);
     }, ctl.durationMaxSeconds * 1000);
     ctl.onStop(() => queueMicrotask(maybeFinish));
-
+    if (spec.quota === 0) maybeFinish();
     if (spec.rate <= 0) {
       const loop = (client: number): void => {
-        if (issued >= spec.quota || ctl.stopped) { maybeFinish(); return; }
-        send(client, performance.now(), () => loop(client));
+        if (issued >= spec.quota || ctl.stopped) maybeFinish();
+        else send(client, performance.now(), () => loop(client));
       };
       for (let c = 0; c < spec.clients && c < spec.quota; c++) loop(c);
-      if (spec.quota === 0) maybeFinish();
-    } else {
-      const intervalMs = 1000 / spec.rate;
-      // Idle clients: a client carries one operation at a time (lease streams and STM depend on it).
-      const idle: number[] = [];
-      for (let c = spec.clients - 1; c >= 0; c--) idle.push(c);
-      const onTimer = (): void => { timer = undefined; tick(); };
-      const tick = (): void => {
-        const now = performance.now();
-        while (issued < spec.quota && !ctl.stopped && idle.length > 0) {
-          const due = t0 + issued * intervalMs;
-          if (due > now) break;
-          if (now - due > 1) lateDispatches++;
-          const client = idle.pop() as number;
-          send(client, due, () => { idle.push(client); tick(); });
-        }
-        if (issued >= spec.quota || ctl.stopped) { maybeFinish(); return; }
-        if (timer === undefined && idle.length > 0) timer = setTimeout(onTimer, Math.max(0, t0 + issued * intervalMs - now));
-      };
-      tick();
+      return;
     }
+    // Open loop: operation i is due at t0 + i / rate, sent by an idle client (a client carries one operation at a
+    // time: lease streams and STM depend on it), latency counted from when it was due.
+    const intervalMs = 1000 / spec.rate;
+    const idle = Array.from({ length: spec.clients }, (_, c) => spec.clients - 1 - c);
+    const tick = (): void => {
+      timers.tick = undefined;
+      const now = performance.now();
+      while (issued < spec.quota && !ctl.stopped && idle.length > 0 && t0 + issued * intervalMs <= now) {
+        const due = t0 + issued * intervalMs;
+        if (now - due > 1) lateDispatches++;
+        const client = idle.pop() as number;
+        send(client, due, () => { idle.push(client); if (timers.tick === undefined) tick(); });
+      }
+      if (issued >= spec.quota || ctl.stopped) { maybeFinish(); return; }
+      if (idle.length > 0) timers.tick = setTimeout(tick, Math.max(0, t0 + issued * intervalMs - now));
+    };
+    tick();
   });
 }

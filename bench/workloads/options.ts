@@ -15,50 +15,6 @@ export type Isolation = 'c' | 'r' | 's' | 'ss';
 /** Workloads whose operations are independent requests, so clients can spread over worker_threads. */
 export const unaryOps: readonly Op[] = ['put', 'range', 'txn-put', 'txn-mixed', 'lease-keepalive', 'stm'];
 
-export interface Options {
-  op: Op;
-  endpoints: string[];
-  targetLeader: boolean;
-  conns: number;
-  clients: number;
-  total: number;
-  keySize: number;
-  valSize: number;
-  keySpaceSize: number;
-  sequentialKeys: boolean;
-  consistency: 'l' | 's';
-  limit: number;
-  rangeKey: string | undefined;
-  rangeEnd: string | undefined;
-  prefill: boolean;
-  rate: number;
-  workers: number;
-  json: boolean;
-  durationMaxSeconds: number;
-  progress: 'auto' | 'on' | 'off';
-  precise: boolean;
-  txnOps: number;
-  txnGuard: boolean;
-  randomKeys: boolean;
-  rwRatio: number;
-  endKey: string | undefined;
-  streams: number;
-  watchPerStream: number;
-  watchedKeyTotal: number;
-  watchPrefix: boolean;
-  putTotal: number;
-  putRate: number;
-  watchers: number;
-  events: number;
-  getTotal: number;
-  leaseTtl: number;
-  isolation: Isolation;
-  stmKeys: number;
-  keysPerTxn: number;
-  txnWrPercent: number;
-  stmLocker: 'stm' | 'lock-rpc';
-}
-
 export const usage = `usage: keel-bench WORKLOAD [ARGS] [flags]     (npm run bench -- WORKLOAD …)
 workloads (etcd's benchmark tool's, with its flag names and defaults):
   put                     puts of --key-space-size keys
@@ -153,17 +109,19 @@ const flags: Record<string, Flag> = {
 };
 const aliases: Record<string, string> = { 'watchers-per-stream': 'watch-per-stream' };
 
-export function defaultOptions(): Options {
+/** etcd benchmark's defaults; the names are the Options' fields. */
+export function defaultOptions() {
   return {
-    op: 'put', endpoints: ['127.0.0.1:2379'], targetLeader: false, conns: 1, clients: 1, total: 10_000, keySize: 8, valSize: 8,
-    keySpaceSize: 1, sequentialKeys: false, consistency: 'l', limit: 0, rangeKey: undefined, rangeEnd: undefined,
-    prefill: false, rate: 0, workers: 1, json: false, durationMaxSeconds: 120, progress: 'auto', precise: false,
-    txnOps: 1, txnGuard: false, randomKeys: false, rwRatio: 1, endKey: undefined,
-    streams: 10, watchPerStream: 100, watchedKeyTotal: 1, watchPrefix: false, putTotal: 1000, putRate: 0,
-    watchers: 10_000, events: 8, getTotal: 1_000_000, leaseTtl: 100,
-    isolation: 'r', stmKeys: 1, keysPerTxn: 1, txnWrPercent: 50, stmLocker: 'stm',
+    op: 'put' as Op, endpoints: ['127.0.0.1:2379'], targetLeader: false, conns: 1, clients: 1, total: 10_000, keySize: 8, valSize: 8,
+    keySpaceSize: 1, sequentialKeys: false, consistency: 'l' as 'l' | 's', limit: 0, rangeKey: undefined as string | undefined,
+    rangeEnd: undefined as string | undefined, prefill: false, rate: 0, workers: 1, json: false, durationMaxSeconds: 120,
+    progress: 'auto' as 'auto' | 'on' | 'off', precise: false, txnOps: 1, txnGuard: false, randomKeys: false, rwRatio: 1,
+    endKey: undefined as string | undefined, streams: 10, watchPerStream: 100, watchedKeyTotal: 1, watchPrefix: false, putTotal: 1000,
+    putRate: 0, watchers: 10_000, events: 8, getTotal: 1_000_000, leaseTtl: 100, isolation: 'r' as Isolation, stmKeys: 1, keysPerTxn: 1,
+    txnWrPercent: 50, stmLocker: 'stm' as 'stm' | 'lock-rpc',
   };
 }
+export type Options = ReturnType<typeof defaultOptions>;
 
 function flagValue(name: string, f: Flag, raw: string | undefined): unknown {
   if (raw === undefined) fail(`--${name} needs a value`);
