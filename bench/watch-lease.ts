@@ -34,11 +34,14 @@ import { Client, codecFor } from '../src/client';
 import { grantLeases } from './workloads/lease';
 import { countError, errorText, forEachLimited, LoopControl } from './workloads/loop';
 import {
-  cleanup, cpuMark, cpuSeconds, errorMessage, etcdBins, etcdSpec, exits, installSignalHandlers, keelSpec, otherCores, repoRoot, runMain, sleep,
-  startCluster, statusKiB, waitIdle, type Cluster,
+  cleanup, cpuMark, cpuSeconds, errorMessage, etcdBins, etcdSpec, exits, installSignalHandlers, keelSpec, lastJsonLine, otherCores, repoRoot, runChild,
+  runMain, sleep, startCluster, statusKiB, waitIdle, type Cluster,
 } from './procs';
 import { appendSection, cellText, concat, details, fenced, fmtCpu, fmtInt, fmtMs, machineLine, otherWorkLine, quantile, stamp, table } from './stats';
-import { WatchSide, nowMs, type OpenCommand } from './watch-side';
+import { loadScript } from './compare';
+import type { Report } from './load';
+import { WatchStreams } from './watchers';
+import type { SeriesStats } from './workloads/report';
 
 type WorkloadId = 'mem' | 'lat' | 'tp' | 'lease';
 const workloadIds: WorkloadId[] = ['mem', 'lat', 'tp', 'lease'];
@@ -99,9 +102,8 @@ function etcdChoice(cfg: Config): string[] {
 function sizes(quick: boolean) {
   return {
     valueBytes: 256,
-    latWatchers: 1000, latStreams: 10, latConns: 5, latPuts: quick ? 100 : 400, latWarmupPuts: quick ? 20 : 40, latRate: 20, latDrainS: 15,
-    tpWatchers: 100, tpStreams: 10, tpConns: 5, tpPuts: quick ? 8_000 : 30_000, tpCapS: quick ? 5 : 16, tpInflight: 64,
-    tpWriterConns: 4, tpKeys: 1000, tpDrainS: 20,
+    latWatchers: 1000, latStreams: 10, latConns: 5, latPuts: quick ? 100 : 400, latRate: 20, latDrainS: 15,
+    tpWatchers: 100, tpStreams: 10, tpConns: 5, tpPuts: quick ? 8_000 : 30_000, tpCapS: quick ? 5 : 16, tpInflight: 64, tpDrainS: 20,
     memWatchers: 10_000, memStreams: 100, memConns: 10, memSettleS: 2,
     leases: quick ? 3_000 : 10_000, leaseTtlS: 600, grantInflight: 256, grantConns: 4, grantCapS: quick ? 15 : 40,
     kaStreams: 8, kaConns: 4, kaWindow: 64, kaWarmupS: 1, kaSeconds: quick ? 4 : 10,
@@ -112,7 +114,7 @@ type Sizes = ReturnType<typeof sizes>;
 
 // ---- measuring -------------------------------------------------------------
 
-const put = codecFor('KV', 'Put');
+const nowMs = (): number => performance.now();
 const keepAlive = codecFor('Lease', 'LeaseKeepAlive');
 const pidOf = (t: Cluster): number => t.members[0]?.pid ?? 0;
 const problemText = (errors: Record<string, number>): string => Object.entries(errors).map(([k, n]) => `${n}× ${k}`).join('; ');
@@ -189,227 +191,104 @@ function sliceProblems(slices: { problems: string[] }[]): string[] {
   return slices.length === 1 ? slices[0]?.problems ?? [] : slices.flatMap((s, i) => s.problems.map((p) => `slice ${i + 1}: ${p}`));
 }
 
-interface Run { t: Cluster; side: WatchSide; sz: Sizes; pids: number[] }
-
-/** Opens a watch phase on the worker, runs `body`, closes the phase whatever happened. */
-async function watchPhase<T>(r: Run, cmd: Omit<OpenCommand, 'endpoint' | 'timeoutMs'>, body: () => Promise<T>): Promise<T> {
-  await r.side.open({ ...cmd, endpoint: r.t.endpoints, timeoutMs: 20_000 });
-  try {
-    return await body();
-  } finally {
-    await r.side.close(10_000);
-  }
-}
+interface Run { t: Cluster; sz: Sizes; pids: number[] }
 
 // ---- workload 3: memory per watcher -----------------------------------------
 
-function memoryWorkload(r: Run): Promise<Result> {
-  const { t, side, sz } = r;
+async function memoryWorkload(r: Run): Promise<Result> {
+  const { t, sz } = r;
   const m = meter(t, r.pids);
   const rssStart = statusKiB(pidOf(t), 'VmRSS');
-  return watchPhase(r, { conns: sz.memConns, streams: sz.memStreams, watchers: sz.memWatchers, mode: 'idle', latencyPuts: 0, latencyWarmupPuts: 0 }, async () => {
+  const conns = await connectAll(t.endpoints, sz.memConns);
+  let events = 0;
+  const ws = await WatchStreams.open(conns, sz.memStreams, { events: (_w, e) => { events += e.length; } }, nowMs);
+  try {
     await sleep(1500);
     const base = await medianRss(pidOf(t));
     m.start();
-    const c = await side.create('distinct', '/bench/mem/', 60_000);
+    const t0 = nowMs();
+    const errors: Record<string, number> = {};
+    let created = 0;
+    await Promise.all(Array.from({ length: sz.memWatchers }, (_, w) => ws.create(w, { key: Buffer.from(`/bench/mem/${String(w).padStart(6, '0')}`) }, 60_000)
+      .then(() => { created++; }, (e: unknown) => countError(errors, errorMessage(e).slice(0, 100)))));
+    const createMs = nowMs() - t0;
     const usage = m.stop();
-    const idle = await side.wait(0, sz.memSettleS * 1000);
+    await sleep(sz.memSettleS * 1000);
     const after = await medianRss(pidOf(t));
     const problems: string[] = [];
-    if (c.created < sz.memWatchers) problems.push(`${sz.memWatchers - c.created} of ${sz.memWatchers} watchers not created`);
-    if (idle.foreign > 0) problems.push(`${idle.foreign} events on idle watchers`);
-    if (Object.keys(idle.errors).length > 0) problems.push(problemText(idle.errors));
-    const perWatcherBytes = c.created > 0 ? ((after - base) * 1024) / c.created : NaN;
+    if (created < sz.memWatchers) problems.push(`${sz.memWatchers - created} of ${sz.memWatchers} watchers not created: ${problemText(errors)}`);
+    if (events > 0) problems.push(`${events} events on idle watchers`);
+    const perWatcherBytes = created > 0 ? ((after - base) * 1024) / created : NaN;
     return {
       value: perWatcherBytes, cell: `${fmtInt(perWatcherBytes)} B`,
       detail: `RSS ${fmtInt(rssStart)} KiB idle → ${fmtInt(base)} KiB with ${sz.memConns} conns / ${sz.memStreams} streams `
-        + `(${((base - rssStart) / sz.memStreams).toFixed(1)} KiB per stream, connections included) → ${fmtInt(after)} KiB with ${fmtInt(c.created)} watchers; `
-        + `creates took ${(c.createMs / 1000).toFixed(2)} s (${fmtInt(c.created / (c.createMs / 1000))}/s)`,
-      opName: 'watcher created', serverCpuUsPerOp: c.created > 0 ? (usage.serverCpuS * 1e6) / c.created : NaN, usage, problems,
+        + `(${((base - rssStart) / sz.memStreams).toFixed(1)} KiB per stream, connections included) → ${fmtInt(after)} KiB with ${fmtInt(created)} watchers; `
+        + `creates took ${(createMs / 1000).toFixed(2)} s (${fmtInt(created / (createMs / 1000))}/s)`,
+      opName: 'watcher created', serverCpuUsPerOp: created > 0 ? (usage.serverCpuS * 1e6) / created : NaN, usage, problems,
     };
-  });
+  } finally {
+    await ws.close(10_000);
+    for (const c of conns) c.close();
+  }
 }
 
-// ---- workload 1: put→event latency ---------------------------------------------
+// ---- workloads 1 and 2: keel-bench's watch, put→event latency and event throughput ----
 
-interface LatSlice { lat: Float64Array; slowest: Float64Array; acks: Float64Array; timedDeliveries: number; created: number; usage: Usage; elu: number; problems: string[] }
-
-function latencySlice(r: Run, puts: number): Promise<LatSlice> {
-  const { t, side, sz } = r;
-  const key = Buffer.from('/bench/lat');
-  const total = sz.latWarmupPuts + puts;
-  const cmd = { conns: sz.latConns, streams: sz.latStreams, watchers: sz.latWatchers, mode: 'latency' as const, latencyPuts: total, latencyWarmupPuts: sz.latWarmupPuts };
-  return watchPhase(r, cmd, async () => {
-    const [kv] = await connectAll(t.endpoints, 1);
-    try {
-      const problems: string[] = [];
-      const c = await side.create('one', key.toString(), 30_000);
-      if (c.created < sz.latWatchers) problems.push(`${sz.latWatchers - c.created} of ${sz.latWatchers} watchers not created: ${problemText(c.errors)}`);
-      const m = meter(t, r.pids);
-      const errors: Record<string, number> = {};
-      const ackMs = new Float64Array(puts).fill(NaN);
-      let ok = 0;
-      let inflight = 0;
-      let skipped = 0;
-      const inflightMax = 100;
-      const t0 = nowMs();
-      const sends: Promise<void>[] = [];
-      // The first latWarmupPuts puts (at the same rate) warm both sides up and are not timed.
-      for (let i = 0; i < total; i++) {
-        const wait = t0 + (i * 1000) / sz.latRate - nowMs();
-        if (wait > 1) await sleep(wait);
-        if (i === sz.latWarmupPuts) m.start();
-        if (inflight >= inflightMax) { skipped++; continue; }
-        const value = Buffer.alloc(sz.valueBytes);
-        value.writeUInt32LE(i, 8);
-        const sentAt = nowMs();
-        value.writeDoubleLE(sentAt, 0);
-        inflight++;
-        sends.push((kv as Client).callRaw('KV', 'Put', put.encode({ key, value }), { timeoutMs: 10_000 }).then(
-          () => { ok++; if (i >= sz.latWarmupPuts) ackMs[i - sz.latWarmupPuts] = nowMs() - sentAt; },
-          (e: unknown) => countError(errors, errorText(e)),
-        ).finally(() => { inflight--; }));
-      }
-      await Promise.all(sends);
-      const w = await side.wait(ok, sz.latDrainS * 1000);
-      const usage = m.stop();
-      const expected = ok * w.created;
-      if (skipped > 0) problems.push(`${skipped} puts not sent (${inflightMax} already in flight)`);
-      if (Object.keys(errors).length > 0) problems.push(`put errors: ${problemText(errors)}`);
-      if (w.delivered < expected) problems.push(`${fmtInt(expected - w.delivered)} of ${fmtInt(expected)} events missing after ${sz.latDrainS} s`);
-      if (w.delivered > expected) problems.push(`${fmtInt(w.delivered - expected)} events more than puts × watchers`);
-      if (w.disorder > 0) problems.push(`${w.disorder} events out of revision order`);
-      if (w.foreign > 0) problems.push(`${w.foreign} events with an unknown value`);
-      if (Object.keys(w.errors).length > 0) problems.push(`watch: ${problemText(w.errors)}`);
-      const perPut = w.perPutMaxMs ?? new Float64Array(0);
-      const counts = w.perPutCount ?? new Uint32Array(0);
-      const slowest: number[] = [];
-      let timedDeliveries = 0;
-      for (let i = sz.latWarmupPuts; i < perPut.length; i++) {
-        timedDeliveries += counts[i] as number;
-        if ((counts[i] as number) >= w.created && w.created > 0) slowest.push(perPut[i] as number);
-      }
-      return {
-        lat: w.latenciesMs ?? new Float64Array(0), slowest: Float64Array.from(slowest), acks: ackMs.filter(Number.isFinite),
-        timedDeliveries, created: w.created, usage, elu: w.elu, problems,
-      };
-    } finally {
-      (kv as Client).close();
-    }
-  });
+/** One keel-bench watch run (its own process: watchers and writer in its main thread), with the server's CPU around it. */
+async function watchRun(r: Run, args: string[], capS: number): Promise<{ rep: Report; usage: Usage; problems: string[] }> {
+  const m = meter(r.t, r.pids);
+  m.start();
+  const rep = lastJsonLine<Report>(await runChild(process.execPath, [loadScript, 'watch', ...args, '--val-size', String(r.sz.valueBytes),
+    '--endpoints', r.t.endpoints, '--duration-max', String(capS), '--json'], (capS + 30) * 1000));
+  const usage = { ...m.stop(), clientCpuPercent: rep.cpu.core_percent };
+  const c = (k: string): number => rep.counters[k] ?? 0;
+  const problems: string[] = [];
+  if (c('watchers_created') < c('watchers_planned')) problems.push(`${c('watchers_planned') - c('watchers_created')} of ${c('watchers_planned')} watchers not created`);
+  if (rep.series['put']?.errors !== 0) problems.push(`put errors: ${problemText(rep.series['put']?.errorKinds ?? {})}`);
+  if (c('events_received') < c('events_expected')) problems.push(`${fmtInt(c('events_expected') - c('events_received'))} of ${fmtInt(c('events_expected'))} events missing`);
+  if (c('events_disorder') > 0) problems.push(`${c('events_disorder')} events out of revision order`);
+  if (c('events_foreign') > 0) problems.push(`${c('events_foreign')} events with an unknown value`);
+  if (rep.hardStopped) problems.push(`hit the ${capS} s cap`);
+  return { rep, usage, problems };
 }
 
-function describeLat(s: LatSlice): string {
-  const lat = s.lat.slice().sort();
-  return `p50 ${fmtMs(quantile(lat, 0.5))} ms, p99 ${fmtMs(quantile(lat, 0.99))} ms, ${fmtInt(s.timedDeliveries)} deliveries`;
+type WatchSlice = Awaited<ReturnType<typeof watchRun>>;
+
+/** The slices' statistic, weighted by each slice's samples (keel-bench reports percentiles, not samples). */
+function pooled(slices: WatchSlice[], series: string, f: (s: SeriesStats) => number): number {
+  const xs = slices.map((x) => x.rep.series[series]).filter((x): x is SeriesStats => x !== undefined && x.ok > 0);
+  return xs.reduce((a, x) => a + f(x) * x.ok, 0) / xs.reduce((a, x) => a + x.ok, 0);
 }
 
-function latencyResult(slices: LatSlice[], sz: Sizes): Result {
-  const lat = concat(slices.map((s) => s.lat)).sort();
-  const slow = concat(slices.map((s) => s.slowest)).sort();
-  const acks = concat(slices.map((s) => s.acks)).sort();
+function watchResult(slices: WatchSlice[], value: number, cell: string, detail: string): Result {
+  const delivered = slices.reduce((n, s) => n + (s.rep.counters['events_received'] ?? 0), 0);
   const usage = pooledUsage(slices.map((s) => s.usage));
-  const timedPuts = acks.length;
-  const timedDeliveries = slices.reduce((n, s) => n + s.timedDeliveries, 0);
-  const [p50, p99, sp99] = [quantile(lat, 0.5), quantile(lat, 0.99), quantile(slow, 0.99)];
-  const per = slices.length > 1 ? `; per slice: ${slices.map(describeLat).join(' | ')}` : '';
   return {
-    value: p50, p99, cell: `${fmtMs(p50)} / ${fmtMs(p99)} (${fmtMs(sp99)})`,
-    detail: `${timedPuts} timed puts in ${slices.length} slice(s) (each after ${sz.latWarmupPuts} untimed) at ${sz.latRate}/s `
-      + `to ${slices.map((s) => s.created).join(', ')} watchers; ${fmtInt(timedDeliveries)} timed deliveries; `
-      + `ms p50 ${fmtMs(p50)}, p90 ${fmtMs(quantile(lat, 0.9))}, p99 ${fmtMs(p99)}, p99.9 ${fmtMs(quantile(lat, 0.999))}, max ${fmtMs(lat[lat.length - 1] ?? NaN)}; `
-      + `slowest watcher per put (${slow.length} complete puts): p50 ${fmtMs(quantile(slow, 0.5))}, p99 ${fmtMs(sp99)}; `
-      + `put answered in ms p50 ${fmtMs(quantile(acks, 0.5))}, p99 ${fmtMs(quantile(acks, 0.99))}; `
-      + `server CPU ${fmtInt((usage.serverCpuS * 1e6) / Math.max(1, timedPuts))} µs per put${per}`,
-    opName: 'event delivered', serverCpuUsPerOp: timedDeliveries > 0 ? (usage.serverCpuS * 1e6) / timedDeliveries : NaN,
-    usage, elu: Math.max(...slices.map((s) => s.elu)), problems: sliceProblems(slices),
+    value, cell, detail, opName: 'event delivered', serverCpuUsPerOp: delivered > 0 ? (usage.serverCpuS * 1e6) / delivered : NaN,
+    usage, elu: Math.max(...slices.map((s) => s.rep.cpu.elu[0] ?? NaN)), problems: sliceProblems(slices),
   };
 }
 
-// ---- workload 2: event throughput ---------------------------------------------
-
-interface TpSlice {
-  ok: number; issued: number; capped: boolean; delivered: number; expected: number; created: number;
-  spanS: number; writerS: number; lagMs: number; usage: Usage; elu: number;
-  /** The main thread's event-loop utilization while writing: near 1, the writer set the pace. */
-  writerElu: number;
-  problems: string[];
+function latencyResult(slices: WatchSlice[], sz: Sizes): Result {
+  const p = (series: string, k: keyof SeriesStats): number => pooled(slices, series, (x) => x[k] as number);
+  const [p50, p99, sp99] = [p('watch', 'p50_ms'), p('watch', 'p99_ms'), p('slowest', 'p99_ms')];
+  const r = watchResult(slices, p50, `${fmtMs(p50)} / ${fmtMs(p99)} (${fmtMs(sp99)})`,
+    `${slices.map((s) => s.rep.series['put']?.ok ?? 0).join(' + ')} puts in ${slices.length} slice(s) at ${sz.latRate}/s to `
+    + `${slices.map((s) => s.rep.counters['watchers_created']).join(', ')} watchers; ${fmtInt(slices.reduce((n, s) => n + (s.rep.series['watch']?.ok ?? 0), 0))} deliveries; `
+    + `ms p50 ${fmtMs(p50)}, p90 ${fmtMs(p('watch', 'p90_ms'))}, p99 ${fmtMs(p99)}, p99.9 ${fmtMs(p('watch', 'p999_ms'))}, max ${fmtMs(Math.max(...slices.map((s) => s.rep.series['watch']?.slowest_ms ?? NaN)))}; `
+    + `slowest watcher per put: p50 ${fmtMs(p('slowest', 'p50_ms'))}, p99 ${fmtMs(sp99)}; put answered in ms p50 ${fmtMs(p('put', 'p50_ms'))}, p99 ${fmtMs(p('put', 'p99_ms'))} `
+    + `(percentiles of the slices weighted by their samples; server CPU includes the watchers' creation)`);
+  return { ...r, p99 };
 }
 
-function throughputSlice(r: Run, puts: number, capS: number): Promise<TpSlice> {
-  const { t, side, sz } = r;
-  const prefix = '/bench/tp/';
-  const cmd = { conns: sz.tpConns, streams: sz.tpStreams, watchers: sz.tpWatchers, mode: 'count' as const, latencyPuts: 0, latencyWarmupPuts: 0 };
-  return watchPhase(r, cmd, async () => {
-    const writers = await connectAll(t.endpoints, sz.tpWriterConns);
-    try {
-      const problems: string[] = [];
-      const c = await side.create('prefix', prefix, 30_000);
-      if (c.created < sz.tpWatchers) problems.push(`${sz.tpWatchers - c.created} of ${sz.tpWatchers} watchers not created: ${problemText(c.errors)}`);
-      const value = Buffer.alloc(sz.valueBytes, 0x61);
-      const requests = Array.from({ length: sz.tpKeys }, (_, k) => put.encode({ key: Buffer.from(`${prefix}${String(k).padStart(4, '0')}`), value }));
-      const errors: Record<string, number> = {};
-      let [ok, issued, firstRev, lastRev] = [0, 0, Infinity, 0];
-      const m = meter(t, r.pids);
-      m.start();
-      const elu0 = performance.eventLoopUtilization();
-      const t0 = nowMs();
-      const stopAt = t0 + capS * 1000;
-      await forEachLimited(Array.from({ length: sz.tpInflight }, (_, k) => k), sz.tpInflight, async () => {
-        while (issued < puts && nowMs() < stopAt) {
-          const i = issued++;
-          try {
-            const res = await (writers[i % writers.length] as Client).callRaw('KV', 'Put', requests[i % requests.length] as Buffer, { timeoutMs: 10_000 });
-            ok++;
-            const rev = Number((put.decode(res) as { header?: { revision?: string } }).header?.revision ?? 0);
-            firstRev = Math.min(firstRev, rev);
-            lastRev = Math.max(lastRev, rev);
-          } catch (e) {
-            countError(errors, errorText(e));
-          }
-        }
-      });
-      const tw = nowMs();
-      const writerElu = performance.eventLoopUtilization(elu0).utilization;
-      const w = await side.wait(ok, sz.tpDrainS * 1000);
-      const usage = m.stop();
-      const expected = ok * w.created;
-      if (Object.keys(errors).length > 0) problems.push(`put errors: ${problemText(errors)}`);
-      if (w.delivered < expected) problems.push(`${fmtInt(expected - w.delivered)} of ${fmtInt(expected)} events missing after ${sz.tpDrainS} s (fewest per watcher ${w.minPerWatcher} of ${ok})`);
-      if (w.delivered > expected) problems.push(`${fmtInt(w.delivered - expected)} events more than puts × watchers (most per watcher ${w.maxPerWatcher} of ${ok})`);
-      if (ok > 0 && lastRev - firstRev + 1 !== ok) problems.push(`acknowledged puts span ${lastRev - firstRev + 1} revisions for ${ok} puts`);
-      if (w.disorder > 0) problems.push(`${w.disorder} events out of revision order`);
-      if (Object.keys(w.errors).length > 0) problems.push(`watch: ${problemText(w.errors)}`);
-      return {
-        ok, issued, capped: issued < puts, delivered: w.delivered, expected, created: w.created,
-        spanS: Math.max(1e-3, ((w.lastRecvMs > 0 ? w.lastRecvMs : nowMs()) - t0) / 1000), writerS: Math.max(1e-3, (tw - t0) / 1000),
-        lagMs: w.lastRecvMs > 0 ? w.lastRecvMs - tw : NaN, usage, elu: w.elu, writerElu, problems,
-      };
-    } finally {
-      for (const c of writers) c.close();
-    }
-  });
-}
-
-const describeTp = (s: TpSlice): string => `${fmtInt(s.delivered / s.spanS)} events/s, ${fmtInt(s.ok / s.writerS)} puts/s`;
-
-function throughputResult(slices: TpSlice[], sz: Sizes, capS: number): Result {
-  const sum = (f: (s: TpSlice) => number): number => slices.reduce((n, s) => n + f(s), 0);
-  const usage = pooledUsage(slices.map((s) => s.usage));
-  const delivered = sum((s) => s.delivered);
-  const eventsPerS = delivered / sum((s) => s.spanS);
-  const capped = slices.filter((s) => s.capped).length;
-  const per = slices.length > 1 ? `; per slice: ${slices.map(describeTp).join(' | ')}` : '';
-  return {
-    value: eventsPerS, cell: fmtInt(eventsPerS),
-    detail: `${sum((s) => s.ok)} of ${sum((s) => s.issued)} puts in ${slices.length} slice(s)`
-      + `${capped > 0 ? ` (${capped} hit the ${capS} s cap before ${fmtInt(sz.tpPuts / slices.length)} puts)` : ''} at ${fmtInt(sum((s) => s.ok) / sum((s) => s.writerS))} puts/s `
-      + `(${sz.tpInflight} in flight); ${fmtInt(delivered)} of ${fmtInt(sum((s) => s.expected))} events to ${slices.map((s) => s.created).join(', ')} watchers `
-      + `over ${sum((s) => s.spanS).toFixed(2)} s; last event ${slices.map((s) => fmtInt(s.lagMs)).join(', ')} ms after the last put's answer; `
-      + `writer (main) thread ELU ${slices.map((s) => s.writerElu.toFixed(2)).join(', ')}${per}`,
-    opName: 'event delivered', serverCpuUsPerOp: delivered > 0 ? (usage.serverCpuS * 1e6) / delivered : NaN,
-    usage, elu: Math.max(...slices.map((s) => s.elu)), problems: sliceProblems(slices),
-  };
+function throughputResult(slices: WatchSlice[], sz: Sizes): Result {
+  const sum = (f: (s: WatchSlice) => number): number => slices.reduce((n, s) => n + f(s), 0);
+  const seconds = sum((s) => s.rep.series['watch']?.seconds ?? 0);
+  const eventsPerS = sum((s) => s.rep.counters['events_received'] ?? 0) / seconds;
+  return watchResult(slices, eventsPerS, fmtInt(eventsPerS),
+    `${sum((s) => s.rep.series['put']?.ok ?? 0)} puts in ${slices.length} slice(s) at ${fmtInt(pooled(slices, 'put', (x) => x.rps))} puts/s (${sz.tpInflight} in flight); `
+    + `${fmtInt(sum((s) => s.rep.counters['events_received'] ?? 0))} of ${fmtInt(sum((s) => s.rep.counters['events_expected'] ?? 0))} events to `
+    + `${slices.map((s) => s.rep.counters['watchers_created']).join(', ')} watchers over ${seconds.toFixed(2)} s; client thread ELU ${slices.map((s) => (s.rep.cpu.elu[0] ?? NaN).toFixed(2)).join(', ')}`);
 }
 
 // ---- workload 4: lease grants, then keepalives ------------------------------------
@@ -565,6 +444,10 @@ interface SectionInput {
   otherDuring: number;
   rssAtStart: Map<string, number>;
   rssAtEnd: Map<string, number>;
+  latArgs: string[];
+  tpArgs: string[];
+  latCapS: number;
+  tpCapS: number;
 }
 
 async function main(): Promise<void> {
@@ -589,7 +472,6 @@ async function main(): Promise<void> {
   }
   if (targets.length === 0) throw new Error('no server started');
   const pids = targets.map(pidOf);
-  const side = new WatchSide();
   const results = new Map<RowId, Map<string, Outcome>>();
   const record = (row: RowId, target: string, o: Outcome): void => {
     results.set(row, (results.get(row) ?? new Map<string, Outcome>()).set(target, o));
@@ -606,7 +488,7 @@ async function main(): Promise<void> {
         if (failed.has(t.name)) continue;
         try {
           if (exits.has(pidOf(t))) throw new Error('server exited');
-          const s = await withTimeout(w.run({ t, side, sz, pids }, slice), w.timeoutMs, `${w.name} workload`);
+          const s = await withTimeout(w.run({ t, sz, pids }, slice), w.timeoutMs, `${w.name} workload`);
           parts.set(t.name, [...(parts.get(t.name) ?? []), s]);
           if (w.slices > 1) log(`${w.name.padEnd(5)} ${t.name.padEnd(9)} slice ${slice + 1}/${w.slices}: ${w.describe(s)}`);
         } catch (e) {
@@ -615,8 +497,6 @@ async function main(): Promise<void> {
           for (const row of w.rows) record(row, t.name, { failed: why });
           failed.add(t.name);
           log(`${w.name} ${t.name}: FAILED: ${why}`);
-          // A workload that timed out may have left its streams open: start the next one clean.
-          await side.restart().catch(() => undefined);
         }
       }
     }
@@ -638,6 +518,10 @@ async function main(): Promise<void> {
   const latPuts = Math.ceil(sz.latPuts / slices);
   const tpPuts = Math.ceil(sz.tpPuts / slices);
   const tpCapS = Math.max(2, Math.round(sz.tpCapS / slices));
+  const latArgs = ['--conns', String(sz.latConns), '--streams', String(sz.latStreams), '--watch-per-stream', String(sz.latWatchers / sz.latStreams),
+    '--put-total', String(latPuts), '--put-rate', String(sz.latRate), '--clients', '100'];
+  const tpArgs = ['--conns', String(sz.tpConns), '--streams', String(sz.tpStreams), '--watch-per-stream', String(sz.tpWatchers / sz.tpStreams),
+    '--prefix', '--put-total', String(tpPuts), '--clients', String(sz.tpInflight)];
   const kaSeconds = Math.max(2, Math.round(sz.kaSeconds / slices));
   for (const [wi, w] of workloadIds.filter((x) => cfg.only.has(x)).entries()) {
     if (w === 'mem') {
@@ -645,14 +529,17 @@ async function main(): Promise<void> {
         name: 'mem', rows: ['mem'], slices: 1, timeoutMs: 120_000, run: memoryWorkload, describe: (s) => s.cell, finish: (_t, p) => [['mem', p[0] as Result]],
       });
     } else if (w === 'lat') {
-      await runWorkload<LatSlice>(wi, {
-        name: 'lat', rows: ['lat'], slices, timeoutMs: ((sz.latWarmupPuts + latPuts) / sz.latRate + sz.latDrainS + 90) * 1000,
-        run: (r) => latencySlice(r, latPuts), describe: describeLat, finish: (_t, p) => [['lat', latencyResult(p, sz)]],
+      const capS = latPuts / sz.latRate + sz.latDrainS + 30;
+      await runWorkload<WatchSlice>(wi, {
+        name: 'lat', rows: ['lat'], slices, timeoutMs: (capS + 60) * 1000, describe: (x) => `p50 ${fmtMs(x.rep.series['watch']?.p50_ms ?? NaN)} ms`,
+        run: (r) => watchRun(r, latArgs, capS),
+        finish: (_t, p) => [['lat', latencyResult(p, sz)]],
       });
     } else if (w === 'tp') {
-      await runWorkload<TpSlice>(wi, {
-        name: 'tp', rows: ['tp'], slices, timeoutMs: (tpCapS + sz.tpDrainS + 90) * 1000,
-        run: (r) => throughputSlice(r, tpPuts, tpCapS), describe: describeTp, finish: (_t, p) => [['tp', throughputResult(p, sz, tpCapS)]],
+      await runWorkload<WatchSlice>(wi, {
+        name: 'tp', rows: ['tp'], slices, timeoutMs: (tpCapS + sz.tpDrainS + 90) * 1000, describe: (x) => `${fmtInt(x.rep.series['watch']?.rps ?? NaN)} events/s`,
+        run: (r) => watchRun(r, tpArgs, tpCapS + sz.tpDrainS),
+        finish: (_t, p) => [['tp', throughputResult(p, sz)]],
       });
     } else {
       await runWorkload<KaSlice>(wi, {
@@ -683,9 +570,11 @@ async function main(): Promise<void> {
     if (why !== undefined) exited.set(t.name, `${why}; last log lines:\n${(t.members[0]?.tail ?? []).slice(-15).join('\n')}`);
   }
   const loadAfter = os.loadavg();
-  await side.stop();
   await cleanup();
-  const section = renderSection({ cfg, sz, startedAt, loadBefore, loadAfter, targets, unavailable, exited, results, otherDuring, rssAtStart, rssAtEnd });
+  const section = renderSection({
+    cfg, sz, startedAt, loadBefore, loadAfter, targets, unavailable, exited, results, otherDuring, rssAtStart, rssAtEnd,
+    latArgs, tpArgs, latCapS: latPuts / sz.latRate + sz.latDrainS + 30, tpCapS: tpCapS + sz.tpDrainS,
+  });
   process.stdout.write(`${section}\n`);
   if (cfg.append) appendSection(cfg.resultsFile, section, '# keel benchmark results\n', log);
 }
@@ -752,7 +641,7 @@ function renderSection(s: SectionInput): string {
   out.push(`- ${sz.slices > 1 ? `Latency, throughput and keepalives run in ${sz.slices} slices per server, pooled; the memory run and the grants once`
     : 'One run of each workload per server'} (targets take turns; the order rotates per workload and slice); took `
     + `${Math.round((Date.now() - s.startedAt.getTime()) / 1000)} s; server RSS at the start: ${rss(s.rssAtStart)}; at the end: ${rss(s.rssAtEnd)}`, '');
-  out.push('Node client (grpc-js; watchers in a worker thread, writers in the main thread). `⚠` marks a cell whose run had errors or'
+  out.push('Node client (grpc-js; latency and throughput: keel-bench\'s watch, its own process, watchers and writer in one thread). `⚠` marks a cell whose run had errors or'
     + ' missing or extra events (see problems below); **failed** means no number.', '', mainTable(s), '');
   out.push(...details('per-run details, server CPU, client CPU, problems', [detailTable(s)]));
   for (const [name, x] of s.exited) out.push('', `**${name} ${x.split('\n')[0] ?? ''}**`, '', ...fenced(x.split('\n').slice(1).join('\n')));
@@ -760,10 +649,8 @@ function renderSection(s: SectionInput): string {
   const cmds = [`npm run bench:watch${args.length > 0 ? ` -- ${args.join(' ')}` : ''}    # = node dist/bench/watch-lease.js${args.length > 0 ? ` ${args.join(' ')}` : ''}`,
     ...s.targets.map((t) => `# ${t.name}: ${t.members[0]?.command ?? ''}`),
     `# values: ${sz.valueBytes} bytes; each workload opens its own connections and closes them after`,
-    `# lat:   ${sz.latWatchers} watchers on key /bench/lat over ${sz.latStreams} Watch streams on ${sz.latConns} conns; `
-    + `${sz.latWarmupPuts} untimed + ${Math.ceil(sz.latPuts / sz.slices)} timed puts${per}, paced at ${sz.latRate}/s on 1 conn (value = send time + sequence); drain up to ${sz.latDrainS} s`,
-    `# tp:    ${sz.tpWatchers} watchers on prefix /bench/tp/ over ${sz.tpStreams} streams on ${sz.tpConns} conns; `
-    + `${fmtInt(Math.ceil(sz.tpPuts / sz.slices))} puts (cap ${Math.max(2, Math.round(sz.tpCapS / sz.slices))} s)${per}, over ${sz.tpKeys} keys, ${sz.tpInflight} in flight on ${sz.tpWriterConns} conns; drain up to ${sz.tpDrainS} s`,
+    `# lat${per}: node dist/bench/load.js watch ${s.latArgs.join(' ')} --val-size ${sz.valueBytes} --endpoints EP --duration-max ${s.latCapS} --json`,
+    `# tp${per}: node dist/bench/load.js watch ${s.tpArgs.join(' ')} --val-size ${sz.valueBytes} --endpoints EP --duration-max ${s.tpCapS} --json`,
     `# mem:   ${sz.memConns} conns, ${sz.memStreams} streams; RSS (median of 3 reads) 1.5 s after opening them, then `
     + `${fmtInt(sz.memWatchers)} watchers on distinct keys /bench/mem/NNNNNN, RSS again after ${sz.memSettleS} s`,
     `# lease: ${fmtInt(sz.leases)} LeaseGrant TTL ${sz.leaseTtlS} (cap ${sz.grantCapS} s), ${sz.grantInflight} in flight on ${sz.grantConns} conns; `

@@ -152,6 +152,10 @@ export async function runWatch(o: Options, progress: Progress): Promise<RunOutpu
   const base = Buffer.concat([Buffer.alloc(4), nonce, randomBytes(o.valSize - 8)]);
   const sendAt = new Float64Array(o.putTotal);
   const eventLat = new Float64Array(planned);
+  // Per put: its slowest delivery, deliveries so far and owed; per watcher: the last revision (events must come in order).
+  const [putMax, putGot, putOwed] = [new Float64Array(o.putTotal), new Uint32Array(o.putTotal), new Uint32Array(o.putTotal)];
+  const lastRev = new Float64Array(watchers);
+  let disorder = 0;
   const settled = until(c);
   const check = (): void => settled.kick(putsDone && received >= expected);
 
@@ -163,6 +167,11 @@ export async function runWatch(o: Options, progress: Progress): Promise<RunOutpu
         const idx = v !== undefined && v.length >= 8 && v.compare(nonce, 0, 4, 4, 8) === 0 ? v.readUInt32BE(0) : -1;
         const sent = idx >= 0 && idx < sendAt.length ? (sendAt[idx] as number) : 0;
         if (sent === 0 || received >= planned) { foreign++; continue; }
+        const rev = Number(e.kv?.mod_revision ?? 0);
+        if (rev <= (lastRev[w] as number)) disorder++;
+        lastRev[w] = rev;
+        putMax[idx] = Math.max(putMax[idx] as number, at - sent);
+        putGot[idx] = (putGot[idx] as number) + 1;
         eventLat[received++] = at - sent;
         got[s] = (got[s] as number) + 1;
         lastEventAt = at;
@@ -187,6 +196,7 @@ export async function runWatch(o: Options, progress: Progress): Promise<RunOutpu
     for (const [s, n] of watchersOf.get(keyName[g % keyName.length] as string) ?? []) {
       if (dead[s] === true) continue;
       owed[s] = (owed[s] as number) + n;
+      putOwed[g] = (putOwed[g] as number) + n;
       expected += n;
     }
   };
@@ -223,6 +233,11 @@ export async function runWatch(o: Options, progress: Progress): Promise<RunOutpu
         seconds: ((lastEventAt > 0 ? lastEventAt : now()) - putStart) / 1000, total: expected, unfinished: Math.max(0, expected - received),
       },
       creationSeries(creation, watchers),
+      // JSON only: per put whose every event arrived, its slowest watcher.
+      {
+        name: 'slowest', heading: '', latenciesMs: putMax.filter((_, g) => (putOwed[g] as number) > 0 && (putGot[g] as number) >= (putOwed[g] as number)),
+        errors: {}, seconds: (now() - putStart) / 1000, total: o.putTotal, unfinished: 0,
+      },
       {
         name: 'put', heading: 'Put summary:', latenciesMs: putResult.latenciesMs, errors: putResult.errors,
         seconds: (putResult.endEpochMs - putResult.startEpochMs) / 1000, total: o.putTotal, unfinished: putResult.unfinished,
@@ -231,7 +246,7 @@ export async function runWatch(o: Options, progress: Progress): Promise<RunOutpu
     sections: ['create', 'put', 'watch'],
     counters: {
       watchers_planned: watchers, watchers_created: creation.created, events_planned: planned, events_expected: expected,
-      events_received: received, events_foreign: foreign, streams_lost: dead.filter((d) => d).length,
+      events_received: received, events_foreign: foreign, events_disorder: disorder, streams_lost: dead.filter((d) => d).length,
     },
     cpu, wallMs: now() - c.startMs, elu: [elu],
     hardStopped: !allEvents || putResult.hardStopped || (creation.failed > 0 && c.remainingMs() <= 0), lateDispatches: putResult.lateDispatches,
