@@ -291,7 +291,7 @@ async function compareMain(cfg: Config): Promise<void> {
     rssAfterStartMiB, idleCpu, otherDuring, leadersAtEnd, exited, errorLogLines,
   });
   process.stdout.write(`${section}\n`);
-  if (cfg.append) appendSection(cfg.resultsFile, section, '# keel benchmark results\n', log);
+  if (cfg.append) appendSection(cfg.resultsFile, section, log);
 }
 
 const relative = (args: string[]): string => args.map((a) => (path.isAbsolute(a) ? path.relative(repoRoot, a) : a)).join(' ');
@@ -442,7 +442,7 @@ async function profileMain(cfg: Config): Promise<void> {
   lines.push(...details('exact commands', fenced(cmds.join('\n'))));
   const section = lines.join('\n');
   process.stdout.write(`${section}\n`);
-  if (cfg.append) appendSection(cfg.resultsFile, section, '# keel benchmark results\n', log);
+  if (cfg.append) appendSection(cfg.resultsFile, section, log);
 }
 
 async function main(): Promise<void> {

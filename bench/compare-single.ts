@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     ...outcome, cfg, startedAt, finishedAt: new Date(), loadBefore, loadAfter, targets, unavailable, exited, ws, rss, durationMaxS, otherDuring,
   });
   process.stdout.write(`${section}\n`);
-  if (cfg.append) appendSection(cfg.resultsFile, section, resultsHeader, log);
+  if (cfg.append) appendSection(cfg.resultsFile, section, log);
 }
 
 function tables(results: Results, ws: Workload[], names: string[], summaryText: string): string[] {
@@ -194,45 +194,5 @@ function renderSection(s: SectionInput): string {
   out.push('', ...details('exact commands', fenced(cmds.join('\n'))));
   return out.join('\n');
 }
-
-const resultsHeader = `# keel benchmark results
-
-Each section below is one run of \`npm run bench:single\` (bench/compare-single.ts),
-appended by the tool itself; sections are not edited by hand. Newest at the bottom.
-
-How to read a section:
-
-- Every server is a **single member** on loopback, started fresh by the run with
-  a temporary data dir on the same disk: keel (\`node bin/keel.js\`), Debian's
-  etcd 3.4 and, when installed, etcd 3.5 (\`bash /work/shared/tools/etcd35.sh\`).
-  The client runs on the same machine and competes with the server for its cores.
-- Workloads: put with 1 client; put, linearizable range and serializable range
-  with 100 clients over 10 connections. 8-byte keys, 256-byte values; puts spread
-  over 10,000 keys; ranges read single keys out of 1,000 written beforehand.
-- A cell reads **requests/s / p50 ms / p99 ms**, the median over the rounds
-  (targets take turns; the order rotates every workload and round).
-  \`⚠errors\` means some requests failed (see the details); \`⏱\` means a run hit
-  its time cap before finishing its count (its rate is still valid).
-- **keel / best etcd (rps)** divides keel's requests/s by the faster etcd's:
-  above 1.00× keel was faster.
-- **server CPU µs/req** is the CPU time (user + system, all threads, from /proc)
-  the server spent per completed request. It is the number least disturbed by
-  other work on the machine, so it is the one to trust on a busy box; the
-  column shows keel's, the lowest etcd's, and their ratio (below 1.00× keel
-  is cheaper).
-- *client CPU % of a core* (details) is the Node load tool's own CPU. Near
-  100 % the client, not the server, may have been the limit; the Go load
-  generator table (etcd's own clientv3, a leaner client) is the cross-check.
-- *other work (cores)* (details) is how many cores processes other than the
-  run's own servers and clients kept busy during each run. Well above 0 means
-  the run shared the machine and its rate and latencies are depressed by an
-  unknown amount, more for single-threaded processes (keel, the Node client)
-  than for multi-threaded Go ones (etcd, loadgen): the kernel splits CPU
-  between sessions (autogroup), then per runnable thread. Compare within
-  one section, prefer quiet sections (\`--wait-idle S\` waits for one), and
-  on a busy one trust server CPU per request over requests/s.
-- Idle servers cost ~0.4 % of a core (measured), so CPU per request is not
-  skewed by background work except in very slow runs.
-`;
 
 if (require.main === module) runMain('compare-single', main);

@@ -99,7 +99,9 @@ export function details(summary: string, body: string[]): string[] {
   return [`<details><summary>${summary}</summary>`, '', ...body, '', '</details>'];
 }
 
-export function appendSection(file: string, section: string, header: string, say: (s: string) => void): void {
+/** Appends a run's section; a new file gets a title and a pointer to how to read it. */
+export function appendSection(file: string, section: string, say: (s: string) => void): void {
+  const header = '# keel benchmark results\n\nSections are appended by bench:single, bench:compare and bench:watch, newest last; how to read them: the head of keel\'s bench/RESULTS.md.\n';
   if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8').trim() === '') fs.writeFileSync(file, header);
   fs.appendFileSync(file, `\n${section}\n`);
   say(`appended to ${path.relative(process.cwd(), file) || file}`);

@@ -576,7 +576,7 @@ async function main(): Promise<void> {
     latArgs, tpArgs, latCapS: latPuts / sz.latRate + sz.latDrainS + 30, tpCapS: tpCapS + sz.tpDrainS,
   });
   process.stdout.write(`${section}\n`);
-  if (cfg.append) appendSection(cfg.resultsFile, section, '# keel benchmark results\n', log);
+  if (cfg.append) appendSection(cfg.resultsFile, section, log);
 }
 
 // ---- the report ------------------------------------------------------------
