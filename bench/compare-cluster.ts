@@ -29,12 +29,12 @@ import {
 } from './compare';
 import { cli as loadCli, type Report } from './load';
 import {
-  cleanup, cpuMark, cpuSeconds, etcdBins, etcdSpec, exits, installSignalHandlers, keelSpec, lastJsonLine, leaderNow, makeTempDir,
-  otherCores, repoRoot, runChild, runMain, settleLeader, sleep, startCluster, state, statusKiB, stopPid, threadCpu, waitIdle,
-  type Cluster, type Member,
+  cleanup, cpuMark, cpuSeconds, etcdBins, etcdSpec, exitedBlocks, installSignalHandlers, keelSpec, lastJsonLine, leaderNow,
+  makeTempDir, notMeasured, otherCores, repoRoot, runChild, runMain, settleLeader, sleep, startCluster, startTargets, state, statusKiB,
+  stopPid, threadCpu, waitIdle, type Cluster, type ClusterSpec, type Member, type Unavailable,
 } from './procs';
 import { renderProfileSummary, summarizeProfile } from './profile';
-import { appendSection, details, fenced, fmtInt, fmtMs, machineLine, otherWorkLine, shellQuote, stamp } from './stats';
+import { appendSection, details, fenced, fmtInt, fmtMs, machineLine, otherWorkLine, parseFlags, shellQuote, stamp } from './stats';
 
 const rssSampleIntervalMs = 1_000;
 const idleMeasureMs = 3_000;
@@ -69,58 +69,32 @@ const usage = `usage: compare-cluster [--quick] [--rounds N] [--budget S] [--etc
        compare-cluster --summarize-profile FILE.cpuprofile [--keel-root DIR]`;
 
 function parseConfig(argv: string[]): Config {
+  const f = parseFlags(argv, {
+    '--quick': 'bool', '--rounds': 'int', '--budget': 'int', '--etcd': 'str', '--no-loadgen': 'bool', '--loadgen': 'str', '--keel-root': 'str',
+    '--no-append': 'bool', '--results': 'str', '--wait-idle': 'int', '--profile': 'bool', '--profile-seconds': 'int', '--profile-workload': 'str',
+    '--summarize-profile': 'str', '--note': 'str',
+  }, usage);
+  const quick = f.has('--quick');
+  const str = (k: string): string | undefined => f.get(k);
+  const num = (k: string, d: number): number => Number(f.get(k) ?? d);
   const c: Config = {
-    mode: 'compare', quick: false, rounds: 2, budgetSeconds: 250, durationMaxS: 12, loadgen: '/tmp/loadgen',
-    etcds: [], keelRoot: repoRoot, append: true, resultsFile: path.join(repoRoot, 'bench', 'RESULTS.md'),
-    waitIdleSeconds: 0, profileSeconds: 20, profileFile: undefined, profileWorkload: 'put-100', note: undefined,
+    mode: f.has('--summarize-profile') ? 'summarize' : f.has('--profile') ? 'profile' : 'compare', quick, rounds: num('--rounds', quick ? 1 : 2),
+    budgetSeconds: num('--budget', quick ? 80 : 250), durationMaxS: quick ? 6 : 12,
+    loadgen: f.has('--no-loadgen') ? undefined : path.resolve(str('--loadgen') ?? '/tmp/loadgen'),
+    etcds: (str('--etcd') ?? '').split(',').map((x) => x.trim()).filter((x) => x !== ''), keelRoot: path.resolve(str('--keel-root') ?? repoRoot),
+    append: !f.has('--no-append'), resultsFile: path.resolve(str('--results') ?? path.join(repoRoot, 'bench', 'RESULTS.md')),
+    waitIdleSeconds: num('--wait-idle', 0), profileSeconds: num('--profile-seconds', 20), profileWorkload: str('--profile-workload') ?? 'put-100',
+    profileFile: f.has('--summarize-profile') ? path.resolve(str('--summarize-profile') as string) : undefined, note: str('--note'),
   };
-  const set = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const next = (): string => argv[++i] ?? fail(`${a} needs a value`);
-    set.add(a);
-    switch (a) {
-      case '--quick': c.quick = true; break;
-      case '--rounds': c.rounds = positiveInt(a, next(), 20); break;
-      case '--budget': c.budgetSeconds = positiveInt(a, next(), 3_600); break;
-      case '--etcd': c.etcds = next().split(',').map((s) => s.trim()).filter((s) => s !== ''); break;
-      case '--no-loadgen': c.loadgen = undefined; break;
-      case '--loadgen': c.loadgen = path.resolve(next()); break;
-      case '--keel-root': c.keelRoot = path.resolve(next()); break;
-      case '--no-append': c.append = false; break;
-      case '--results': c.resultsFile = path.resolve(next()); break;
-      case '--wait-idle': c.waitIdleSeconds = positiveInt(a, next(), 3_600); break;
-      case '--profile': c.mode = 'profile'; break;
-      case '--profile-seconds': c.profileSeconds = positiveInt(a, next(), 600); break;
-      case '--profile-workload': c.profileWorkload = next(); break;
-      case '--summarize-profile': c.mode = 'summarize'; c.profileFile = path.resolve(next()); break;
-      case '--note': c.note = next(); break;
-      case '--help': process.stdout.write(`${usage}\n`); process.exit(0); break;
-      default: fail(`unknown flag ${a}\n${usage}`);
-    }
-  }
-  for (const e of c.etcds) if (etcdBins[e] === undefined) fail(`--etcd: unknown version ${e} (3.4 or 3.5)`);
+  for (const e of c.etcds) if (etcdBins[e] === undefined) throw new Error(`--etcd: unknown version ${e} (3.4 or 3.5)`);
   if (c.etcds.length === 0) c.etcds = fs.existsSync(etcdBins['3.5'] as string) ? ['3.5'] : ['3.4'];
-  if (c.quick && !set.has('--rounds')) c.rounds = 1;
-  if (c.quick && !set.has('--budget')) c.budgetSeconds = 80;
-  if (c.quick) c.durationMaxS = 6;
   if (c.loadgen !== undefined && !fs.existsSync(c.loadgen)) {
     log(`${c.loadgen} not found: no Go cross-check (build it: bash /work/shared/tools/loadgen/build.sh ${c.loadgen})`);
     c.loadgen = undefined;
   }
-  if (!workloads(false).some((w) => w.id === c.profileWorkload)) fail(`--profile-workload: unknown workload ${c.profileWorkload}`);
-  if (!fs.existsSync(path.join(c.keelRoot, 'bin', 'keel.js'))) fail(`${c.keelRoot}/bin/keel.js not found`);
+  if (!workloads(false).some((w) => w.id === c.profileWorkload)) throw new Error(`--profile-workload: unknown workload ${c.profileWorkload}`);
+  if (!fs.existsSync(path.join(c.keelRoot, 'bin', 'keel.js'))) throw new Error(`${c.keelRoot}/bin/keel.js not found`);
   return c;
-}
-
-function fail(message: string): never {
-  throw new Error(message);
-}
-
-function positiveInt(flag: string, raw: string, max: number): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) fail(`${flag} must be an integer in [1, ${max}]`);
-  return n;
 }
 
 function workloads(quick: boolean): Workload[] {
@@ -218,14 +192,14 @@ interface CompareInput extends RoundsOutcome {
   loadBefore: number[];
   loadAfter: number[];
   clusters: Cluster[];
-  unavailable: string[];
+  unavailable: Unavailable[];
   ws: Workload[];
   rss: RssSampler;
   rssAfterStartMiB: Map<string, number>;
   idleCpu: Map<string, number>;
   otherDuring: number;
   leadersAtEnd: Map<string, string>;
-  exited: Map<string, string[]>;
+  exited: string[];
   errorLogLines: Map<string, string[]>;
 }
 
@@ -234,23 +208,8 @@ async function compareMain(cfg: Config): Promise<void> {
   const startedAt = new Date();
   const loadBefore = os.loadavg();
   const ws = workloads(cfg.quick);
-  const unavailable: string[] = [];
-  const clusters: Cluster[] = [];
-  // Started one after the other so neither's start-up (and first election) is slowed by the other's.
-  for (const spec of [() => keelSpec(3, cfg.keelRoot), ...cfg.etcds.map((v) => () => etcdSpec(3, v))]) {
-    let name = 'etcd';
-    try {
-      const s = spec();
-      name = s.name;
-      const c = await startCluster(s, log);
-      clusters.push(c);
-      log(`${c.name} (${c.version}) up: leader ${c.leader}, endpoints ${c.endpoints}, pids ${c.members.map((m) => m.pid).join(' ')}`);
-    } catch (e) {
-      unavailable.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
-      log(`${name} not available: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  if (!clusters.some((c) => c.name === 'keel') || clusters.length < 2) throw new Error(`need keel and an etcd: ${unavailable.join('; ')}`);
+  const { targets: clusters, unavailable } = await startTargets([['keel', () => keelSpec(3, cfg.keelRoot)], ...cfg.etcds.map((v): [string, () => ClusterSpec] => [`etcd-${v}`, () => etcdSpec(3, v)])], new Set(), log);
+  if (!clusters.some((c) => c.name === 'keel') || clusters.length < 2) throw new Error(`need keel and an etcd: ${unavailable.map((u) => `${u.name}: ${u.reason}`).join('; ')}`);
   const allPids = clusters.flatMap((c) => c.members.map((m) => m.pid));
   const rss = new RssSampler(clusters);
   const rssAfterStartMiB = new Map(clusters.map((c) => [c.name, c.members.reduce((s, m) => s + statusKiB(m.pid, 'VmRSS'), 0) / 1024]));
@@ -280,8 +239,7 @@ async function compareMain(cfg: Config): Promise<void> {
   rss.stop();
   const leadersAtEnd = new Map<string, string>();
   for (const c of clusters) leadersAtEnd.set(c.name, await leaderNow(c));
-  const exited = new Map(clusters.map((c) => [c.name, c.members.filter((m) => exits.has(m.pid))
-    .map((m) => `${exits.get(m.pid) ?? ''}; last log lines:\n${m.tail.slice(-15).join('\n')}`)]));
+  const exited = exitedBlocks(clusters);
   const errorLogLines = new Map(clusters.map((c) => [c.name, errorLines(c)]));
   const loadAfter = os.loadavg();
   await cleanup();
@@ -319,7 +277,7 @@ function renderCompare(s: CompareInput): string {
   out.push(otherWorkLine(s.otherDuring, s.loadBefore, s.loadAfter, 'shared machine: requests/s and latencies are depressed by an unknown '
     + 'amount, more for single-threaded processes (keel members, the Node client) than for multi-threaded Go ones; server CPU per request is the fairer comparison'));
   out.push(`- Servers: ${s.clusters.map((c) => `${c.name} = ${c.version}`).join('; ')}`);
-  for (const u of s.unavailable) out.push(`- Not measured: ${u.split('\n')[0] ?? ''}`);
+  out.push(...notMeasured(s.unavailable));
   out.push(`- Leader at start: ${each((c) => `${c.name} ${c.leader} (term ${c.term})`)}; at the end: `
     + s.clusters.map((c) => `${c.name}: ${s.leadersAtEnd.get(c.name) ?? '?'}`).join(' — '));
   out.push(`- Peak RSS, sum of the 3 members' VmHWM: ${each((c) => `${c.name} ${fmtInt(s.rss.hwmSumMiB(c))} MiB`)}`
@@ -339,8 +297,8 @@ function renderCompare(s: CompareInput): string {
       + 'requests over all three endpoints; one run each, its count sized from the Node client\'s rate to fill about the run\'s cap):', '');
     out.push(...resultTables(s.cross, crossWs, names, 'loadgen details'));
   }
+  out.push(...s.exited);
   for (const c of s.clusters) {
-    for (const x of s.exited.get(c.name) ?? []) out.push('', `**${c.name}: ${x.split('\n')[0] ?? ''}**`, '', ...fenced(x.split('\n').slice(1).join('\n')));
     const errs = s.errorLogLines.get(c.name) ?? [];
     if (errs.length > 0) out.push('', ...details(`${c.name}: error lines in the members' logs (${errs.length})`, fenced(errs.join('\n'))));
   }

@@ -15,10 +15,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { detailTable, kvWorkloads, loadgenArgs, prefillArgs, rangeKeySpace, runRounds, singleTable, valSize, type RoundsOutcome, type Results, type Workload } from './compare';
 import {
-  cleanup, cpuMark, etcdSpec, exits, installSignalHandlers, keelSpec, otherCores, repoRoot, runChild, runMain, startCluster, statusKiB,
-  waitIdle, type Cluster,
+  cleanup, cpuMark, etcdSpec, exitedBlocks, installSignalHandlers, keelSpec, notMeasured, otherCores, repoRoot, runChild, runMain,
+  startTargets, statusKiB, waitIdle, type Cluster, type Unavailable,
 } from './procs';
-import { appendSection, details, fenced, machineLine, median, otherWorkLine, stamp } from './stats';
+import { appendSection, details, fenced, machineLine, median, otherWorkLine, parseFlags, stamp } from './stats';
 
 interface Config {
   quick: boolean;
@@ -35,45 +35,19 @@ const usage = 'usage: compare-single [--quick] [--rounds N] [--budget S] [--no-l
   + '[--skip keel,etcd-3.4,etcd-3.5] [--no-append] [--results FILE] [--wait-idle S]';
 
 function parseConfig(argv: string[]): Config {
-  const c: Config = {
-    quick: false, rounds: 3, budgetSeconds: 250, loadgen: '/tmp/loadgen', skip: new Set(), append: true,
-    resultsFile: path.join(repoRoot, 'bench', 'RESULTS.md'), waitIdleSeconds: 0,
-  };
-  const set = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const next = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    set.add(a);
-    switch (a) {
-      case '--quick': c.quick = true; break;
-      case '--rounds': c.rounds = positiveInt(a, next()); break;
-      case '--budget': c.budgetSeconds = positiveInt(a, next()); break;
-      case '--no-loadgen': c.loadgen = undefined; break;
-      case '--loadgen': c.loadgen = next(); break;
-      case '--skip': for (const s of next().split(',')) c.skip.add(s.trim()); break;
-      case '--no-append': c.append = false; break;
-      case '--wait-idle': c.waitIdleSeconds = positiveInt(a, next()); break;
-      case '--results': c.resultsFile = path.resolve(next()); break;
-      case '--help': process.stdout.write(`${usage}\n`); process.exit(0); break;
-      default: throw new Error(`unknown flag ${a}`);
-    }
-  }
-  if (c.quick && !set.has('--rounds')) c.rounds = 1;
-  if (c.quick && !set.has('--budget')) c.budgetSeconds = 45;
+  const f = parseFlags(argv, {
+    '--quick': 'bool', '--rounds': 'int', '--budget': 'int', '--no-loadgen': 'bool', '--loadgen': 'str', '--skip': 'str', '--no-append': 'bool',
+    '--results': 'str', '--wait-idle': 'int',
+  }, usage);
+  const quick = f.has('--quick');
   // --quick has no room for the cross-check unless asked for by --loadgen PATH.
-  if (c.quick && !set.has('--loadgen')) c.loadgen = undefined;
-  if (c.loadgen !== undefined && !fs.existsSync(c.loadgen)) c.loadgen = undefined;
-  return c;
-}
-
-function positiveInt(flag: string, raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`);
-  return n;
+  const loadgen = f.has('--no-loadgen') || (quick && !f.has('--loadgen')) ? undefined : f.get('--loadgen') ?? '/tmp/loadgen';
+  return {
+    quick, rounds: Number(f.get('--rounds') ?? (quick ? 1 : 3)), budgetSeconds: Number(f.get('--budget') ?? (quick ? 45 : 250)),
+    loadgen: loadgen !== undefined && fs.existsSync(loadgen) ? loadgen : undefined, skip: new Set((f.get('--skip') ?? '').split(',').map((x) => x.trim())),
+    append: !f.has('--no-append'), resultsFile: path.resolve(f.get('--results') ?? path.join(repoRoot, 'bench', 'RESULTS.md')),
+    waitIdleSeconds: Number(f.get('--wait-idle') ?? 0),
+  };
 }
 
 function log(s: string): void {
@@ -91,8 +65,8 @@ interface SectionInput extends RoundsOutcome {
   loadBefore: number[];
   loadAfter: number[];
   targets: Cluster[];
-  unavailable: { name: string; reason: string }[];
-  exited: Map<string, string>;
+  unavailable: Unavailable[];
+  exited: string[];
   ws: Workload[];
   rss: string;
   durationMaxS: number;
@@ -106,20 +80,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadBefore = os.loadavg();
   const ws = kvWorkloads(cfg.quick ? 0.4 : 1);
-  const targets: Cluster[] = [];
-  const unavailable: { name: string; reason: string }[] = [];
-  for (const [name, spec] of [['keel', () => keelSpec(1)], ['etcd-3.4', () => etcdSpec(1, '3.4')], ['etcd-3.5', () => etcdSpec(1, '3.5')]] as const) {
-    if (cfg.skip.has(name)) { unavailable.push({ name, reason: 'skipped (--skip)' }); continue; }
-    try {
-      const t = await startCluster(spec(), log);
-      targets.push(t);
-      log(`started ${name} (${t.version}) pid ${t.members[0]?.pid ?? '?'} at ${t.endpoints}`);
-    } catch (e) {
-      const reason = e instanceof Error ? e.message : String(e);
-      unavailable.push({ name, reason });
-      log(`${name} not available: ${reason}`);
-    }
-  }
+  const { targets, unavailable } = await startTargets([['keel', () => keelSpec(1)], ['etcd-3.4', () => etcdSpec(1, '3.4')], ['etcd-3.5', () => etcdSpec(1, '3.5')]], cfg.skip, log);
   if (targets.length === 0) throw new Error('no server started');
 
   // Range workloads read keys that exist: write the range key space once per target (untimed).
@@ -142,12 +103,7 @@ async function main(): Promise<void> {
   }, log);
   const rss = targets.map((t) => `${t.name} ${(statusKiB(t.members[0]?.pid ?? 0, 'VmRSS') / 1024).toFixed(0)} MiB`).join(', ');
   const otherDuring = otherCores(measureStart, cpuMark(pids));
-  const exited = new Map<string, string>();
-  for (const t of targets) {
-    const m = t.members[0];
-    const why = m !== undefined ? exits.get(m.pid) : undefined;
-    if (m !== undefined && why !== undefined) exited.set(t.name, `${why}; last log lines:\n${m.tail.slice(-15).join('\n')}`);
-  }
+  const exited = exitedBlocks(targets);
   const loadAfter = os.loadavg();
   await cleanup();
   const section = renderSection({
@@ -169,7 +125,7 @@ function renderSection(s: SectionInput): string {
     + 'against single-threaded processes (keel, the Node client): the kernel splits CPU between sessions (autogroup), then per runnable thread, '
     + 'and the Go processes (etcd, loadgen) run many; server CPU per request is the fair comparison here'));
   out.push(`- Servers: ${s.targets.map((t) => `${t.name} = ${t.version}`).join('; ')}`);
-  for (const u of s.unavailable) out.push(`- Not measured: ${u.name} — ${u.reason.split('\n')[0] ?? ''}`);
+  out.push(...notMeasured(s.unavailable));
   out.push(`- Rounds: ${s.cfg.rounds} (targets rotated each workload and round; medians shown); each run capped by --duration-max, its share of a ${s.cfg.budgetSeconds} s budget `
     + `(caps used: ${s.caps.length > 0 ? `${Math.min(...s.caps)}–${Math.max(...s.caps)}` : '–'} s, at most ${s.durationMaxS}); `
     + `took ${Math.round((s.finishedAt.getTime() - s.startedAt.getTime()) / 1000)} s; server RSS at the end: ${s.rss}`
@@ -180,7 +136,7 @@ function renderSection(s: SectionInput): string {
     out.push('', 'Cross-check with the Go load generator (`/tmp/loadgen`, etcd clientv3; one run each):', '');
     out.push(...tables(s.cross, s.ws, names, 'server CPU per request under loadgen'));
   }
-  for (const [name, x] of s.exited) out.push('', `**${name} ${x.split('\n')[0] ?? ''}**`, '', ...fenced(x.split('\n').slice(1).join('\n')));
+  out.push(...s.exited);
   const lg = s.cfg.loadgen ?? 'loadgen';
   const cmds = [`npm run bench:single${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`];
   for (const t of s.targets) cmds.push(`# ${t.name}: ${t.members[0]?.command ?? ''}`);

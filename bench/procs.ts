@@ -272,6 +272,33 @@ export async function stopCluster(c: Cluster): Promise<void> {
   removeTempDir(c.dir);
 }
 
+export interface Unavailable { name: string; reason: string }
+
+/** Starts the targets one after the other (so no start-up, first election included, is slowed by another's); names those not started and why. */
+export async function startTargets(specs: [string, () => ClusterSpec][], skip: ReadonlySet<string>, say: (s: string) => void): Promise<{ targets: Cluster[]; unavailable: Unavailable[] }> {
+  const out = { targets: [] as Cluster[], unavailable: [] as Unavailable[] };
+  for (const [name, spec] of specs) {
+    if (skip.has(name)) { out.unavailable.push({ name, reason: 'skipped (--skip)' }); continue; }
+    try {
+      const c = await startCluster(spec(), say);
+      out.targets.push(c);
+      say(`${c.name} (${c.version}) up: leader ${c.leader}, endpoints ${c.endpoints}, pids ${c.members.map((m) => m.pid).join(' ')}`);
+    } catch (e) {
+      out.unavailable.push({ name, reason: errorMessage(e) });
+      say(`${name} not available: ${errorMessage(e)}`);
+    }
+  }
+  return out;
+}
+
+/** Markdown for the targets' members that exited on their own: why, and their last log lines. */
+export function exitedBlocks(targets: Cluster[]): string[] {
+  return targets.flatMap((c) => c.members.filter((m) => exits.has(m.pid)).flatMap((m) => ['', `**${c.name}: ${exits.get(m.pid) ?? ''}**`, '',
+    '```', m.tail.slice(-15).join('\n').replace(/```/g, "'''"), '```']));
+}
+
+export const notMeasured = (u: Unavailable[]): string[] => u.map((x) => `- Not measured: ${x.name} — ${x.reason.split('\n')[0] ?? ''}`);
+
 /** Why a cluster cannot be measured any more (a member exited), or undefined. */
 export function down(c: Cluster): string | undefined {
   const gone = c.members.filter((m) => exits.has(m.pid)).map((m) => exits.get(m.pid) ?? m.name);

@@ -106,3 +106,19 @@ export function appendSection(file: string, section: string, say: (s: string) =>
   fs.appendFileSync(file, `\n${section}\n`);
   say(`appended to ${path.relative(process.cwd(), file) || file}`);
 }
+
+/** The flags given, by a table of kinds (a switch, a positive integer up to a day's seconds, or a string); unknown flags throw. */
+export function parseFlags(argv: string[], kinds: Record<string, 'bool' | 'int' | 'str'>, usage: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--help') { process.stdout.write(`${usage}\n`); process.exit(0); }
+    const kind = kinds[a];
+    if (kind === undefined) throw new Error(`unknown flag ${a}\n${usage}`);
+    const v = kind === 'bool' ? 'true' : argv[++i];
+    if (v === undefined) throw new Error(`${a} needs a value`);
+    if (kind === 'int' && !(Number.isInteger(Number(v)) && Number(v) >= 1 && Number(v) <= 86_400)) throw new Error(`${a} must be an integer in [1, 86400]`);
+    out.set(a, v);
+  }
+  return out;
+}

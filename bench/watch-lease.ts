@@ -32,12 +32,13 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, codecFor } from '../src/client';
 import { grantLeases } from './workloads/lease';
-import { countError, errorText, forEachLimited, LoopControl } from './workloads/loop';
+import { countError, errorText, LoopControl } from './workloads/loop';
 import {
-  cleanup, cpuMark, cpuSeconds, errorMessage, etcdBins, etcdSpec, exits, installSignalHandlers, keelSpec, lastJsonLine, otherCores, repoRoot, runChild,
-  runMain, sleep, startCluster, statusKiB, waitIdle, type Cluster,
+  cleanup, cpuMark, cpuSeconds, errorMessage, etcdBins, etcdSpec, exitedBlocks, exits, installSignalHandlers, keelSpec, lastJsonLine,
+  notMeasured, otherCores, repoRoot, runChild, runMain, sleep, startTargets, statusKiB, waitIdle, type Cluster,
+  type ClusterSpec, type Unavailable,
 } from './procs';
-import { appendSection, cellText, concat, details, fenced, fmtCpu, fmtInt, fmtMs, machineLine, otherWorkLine, quantile, stamp, table } from './stats';
+import { appendSection, cellText, details, fenced, fmtCpu, fmtInt, fmtMs, machineLine, otherWorkLine, parseFlags, stamp, table } from './stats';
 import { loadScript } from './compare';
 import type { Report } from './load';
 import { WatchStreams } from './watchers';
@@ -57,35 +58,16 @@ interface Config {
 }
 
 function parseConfig(argv: string[]): Config {
+  const f = parseFlags(argv, {
+    '--quick': 'bool', '--etcd': 'str', '--only': 'str', '--skip': 'str', '--no-append': 'bool', '--results': 'str', '--wait-idle': 'int',
+  }, 'usage: watch-lease [--quick] [--etcd 3.5|3.4|both] [--only mem,lat,tp,lease] [--skip keel,etcd-3.5,etcd-3.4] [--no-append] [--results FILE] [--wait-idle S]');
   const c: Config = {
-    quick: false, etcd: 'default', only: new Set(workloadIds), skip: new Set(), append: true,
-    resultsFile: path.join(repoRoot, 'bench', 'RESULTS.md'), waitIdleSeconds: 0,
+    quick: f.has('--quick'), etcd: f.get('--etcd') ?? 'default', only: new Set((f.get('--only') ?? workloadIds.join(',')).split(',').map((x) => x.trim() as WorkloadId)),
+    skip: new Set((f.get('--skip') ?? '').split(',').map((x) => x.trim())), append: !f.has('--no-append'),
+    resultsFile: path.resolve(f.get('--results') ?? path.join(repoRoot, 'bench', 'RESULTS.md')), waitIdleSeconds: Number(f.get('--wait-idle') ?? 0),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const next = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--quick') c.quick = true;
-    else if (a === '--etcd') {
-      c.etcd = next();
-      if (!['3.4', '3.5', 'both'].includes(c.etcd)) throw new Error('--etcd must be 3.4, 3.5 or both');
-    } else if (a === '--only') {
-      c.only = new Set(next().split(',').map((s) => s.trim() as WorkloadId));
-      for (const id of c.only) if (!workloadIds.includes(id)) throw new Error(`--only: unknown workload ${id} (mem, lat, tp, lease)`);
-    } else if (a === '--skip') for (const x of next().split(',')) c.skip.add(x.trim());
-    else if (a === '--no-append') c.append = false;
-    else if (a === '--results') c.resultsFile = path.resolve(next());
-    else if (a === '--wait-idle') {
-      c.waitIdleSeconds = Number(next());
-      if (!Number.isInteger(c.waitIdleSeconds) || c.waitIdleSeconds < 1) throw new Error('--wait-idle must be a positive integer');
-    } else if (a === '--help') {
-      process.stdout.write('usage: watch-lease [--quick] [--etcd 3.5|3.4|both] [--only mem,lat,tp,lease] [--skip keel,etcd-3.5,etcd-3.4] [--no-append] [--results FILE] [--wait-idle S]\n');
-      process.exit(0);
-    } else throw new Error(`unknown flag ${a}`);
-  }
+  if (!['3.4', '3.5', 'both', 'default'].includes(c.etcd)) throw new Error('--etcd must be 3.4, 3.5 or both');
+  for (const id of c.only) if (!workloadIds.includes(id)) throw new Error(`--only: unknown workload ${id} (mem, lat, tp, lease)`);
   return c;
 }
 
@@ -438,8 +420,8 @@ interface SectionInput {
   loadBefore: number[];
   loadAfter: number[];
   targets: Cluster[];
-  unavailable: { name: string; reason: string }[];
-  exited: Map<string, string>;
+  unavailable: Unavailable[];
+  exited: string[];
   results: Map<RowId, Map<string, Outcome>>;
   otherDuring: number;
   rssAtStart: Map<string, number>;
@@ -457,19 +439,7 @@ async function main(): Promise<void> {
   if (cfg.waitIdleSeconds > 0) await waitIdle(cfg.waitIdleSeconds, log);
   const startedAt = new Date();
   const loadBefore = os.loadavg();
-  const targets: Cluster[] = [];
-  const unavailable: { name: string; reason: string }[] = [];
-  for (const [name, spec] of [['keel', () => keelSpec(1)], ...etcdChoice(cfg).map((v) => [`etcd-${v}`, () => etcdSpec(1, v)] as const)] as const) {
-    if (cfg.skip.has(name)) { unavailable.push({ name, reason: 'skipped (--skip)' }); continue; }
-    try {
-      const t = await startCluster(spec(), log);
-      targets.push(t);
-      log(`started ${name} (${t.version}) pid ${pidOf(t)} at ${t.endpoints}`);
-    } catch (e) {
-      unavailable.push({ name, reason: errorMessage(e) });
-      log(`${name} not available: ${errorMessage(e)}`);
-    }
-  }
+  const { targets, unavailable } = await startTargets([['keel', () => keelSpec(1)], ...etcdChoice(cfg).map((v): [string, () => ClusterSpec] => [`etcd-${v}`, () => etcdSpec(1, v)])], cfg.skip, log);
   if (targets.length === 0) throw new Error('no server started');
   const pids = targets.map(pidOf);
   const results = new Map<RowId, Map<string, Outcome>>();
@@ -564,11 +534,7 @@ async function main(): Promise<void> {
 
   const otherDuring = otherCores(measureStart, cpuMark(pids));
   const rssAtEnd = new Map(targets.map((t) => [t.name, statusKiB(pidOf(t), 'VmRSS')]));
-  const exited = new Map<string, string>();
-  for (const t of targets) {
-    const why = exits.get(pidOf(t));
-    if (why !== undefined) exited.set(t.name, `${why}; last log lines:\n${(t.members[0]?.tail ?? []).slice(-15).join('\n')}`);
-  }
+  const exited = exitedBlocks(targets);
   const loadAfter = os.loadavg();
   await cleanup();
   const section = renderSection({
@@ -637,14 +603,14 @@ function renderSection(s: SectionInput): string {
   out.push(otherWorkLine(s.otherDuring, s.loadBefore, s.loadAfter, 'the machine was shared: rates and latencies are disturbed, more for single-threaded keel '
     + 'and the Node client than for multi-threaded etcd; server CPU per operation is the fairer comparison here'));
   out.push(`- Servers: ${s.targets.map((t) => `${t.name} = ${t.version}`).join('; ')}`);
-  for (const u of s.unavailable) out.push(`- Not measured: ${u.name} — ${u.reason.split('\n')[0] ?? ''}`);
+  out.push(...notMeasured(s.unavailable));
   out.push(`- ${sz.slices > 1 ? `Latency, throughput and keepalives run in ${sz.slices} slices per server, pooled; the memory run and the grants once`
     : 'One run of each workload per server'} (targets take turns; the order rotates per workload and slice); took `
     + `${Math.round((Date.now() - s.startedAt.getTime()) / 1000)} s; server RSS at the start: ${rss(s.rssAtStart)}; at the end: ${rss(s.rssAtEnd)}`, '');
   out.push('Node client (grpc-js; latency and throughput: keel-bench\'s watch, its own process, watchers and writer in one thread). `⚠` marks a cell whose run had errors or'
     + ' missing or extra events (see problems below); **failed** means no number.', '', mainTable(s), '');
   out.push(...details('per-run details, server CPU, client CPU, problems', [detailTable(s)]));
-  for (const [name, x] of s.exited) out.push('', `**${name} ${x.split('\n')[0] ?? ''}**`, '', ...fenced(x.split('\n').slice(1).join('\n')));
+  out.push(...s.exited);
   const per = sz.slices > 1 ? ` per slice, ${sz.slices} slices` : '';
   const cmds = [`npm run bench:watch${args.length > 0 ? ` -- ${args.join(' ')}` : ''}    # = node dist/bench/watch-lease.js${args.length > 0 ? ` ${args.join(' ')}` : ''}`,
     ...s.targets.map((t) => `# ${t.name}: ${t.members[0]?.command ?? ''}`),
