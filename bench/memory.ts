@@ -34,43 +34,31 @@ const quiescePollMs = 1_000;
 const quietCoresMax = 0.03;
 const quietPollsNeeded = 3;
 
-interface Options {
-  keys: number;
-  valSize: number;
-  members: number;
-  etcd: string;
-  only: 'keel' | 'etcd' | undefined;
-  inflight: number;
-  json: boolean;
-}
-
 function fail(message: string): never {
   process.stderr.write(`bench-memory: ${message}\n${usage}\n`);
   process.exit(2);
 }
 
-function parseArgs(argv: string[]): Options {
-  const o: Options = { keys: 100_000, valSize: 256, members: 3, etcd: '3.4', only: undefined, inflight: 32, json: false };
+function parseArgs(argv: string[]) {
+  const o = { keys: 100_000, valSize: 256, members: 3, etcd: '3.4', only: undefined as 'keel' | 'etcd' | undefined, inflight: 32, json: false };
   const int = (name: string, raw: string | undefined, min: number, max: number): number => {
     const n = Number(raw);
-    if (raw === undefined || !Number.isInteger(n) || n < min || n > max) fail(`--${name} must be an integer in [${min}, ${max}]`);
-    return n;
+    return raw !== undefined && Number.isInteger(n) && n >= min && n <= max ? n : fail(`--${name} must be an integer in [${min}, ${max}]`);
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    switch (arg) {
-      case '--keys': o.keys = int('keys', argv[++i], 1, keysMax); break;
-      case '--val-size': o.valSize = int('val-size', argv[++i], 0, 1 << 20); break;
-      case '--members': o.members = int('members', argv[++i], 1, 3); if (o.members === 2) fail('--members is 1 or 3'); break;
-      case '--etcd': o.etcd = argv[++i] ?? ''; if (etcdBins[o.etcd] === undefined) fail('--etcd is 3.4 or 3.5'); break;
-      case '--only': { const v = argv[++i]; if (v !== 'keel' && v !== 'etcd') fail('--only is keel or etcd'); o.only = v; break; }
-      case '--inflight': o.inflight = int('inflight', argv[++i], 1, inflightMax); break;
-      case '--json': o.json = true; break;
-      default: fail(`unknown argument ${arg}`);
-    }
+    if (arg === '--keys') o.keys = int('keys', argv[++i], 1, keysMax);
+    else if (arg === '--val-size') o.valSize = int('val-size', argv[++i], 0, 1 << 20);
+    else if (arg === '--members') o.members = [1, 3].includes(Number(argv[++i])) ? Number(argv[i]) : fail('--members is 1 or 3');
+    else if (arg === '--etcd') o.etcd = etcdBins[argv[++i] ?? ''] !== undefined ? argv[i] as string : fail('--etcd is 3.4 or 3.5');
+    else if (arg === '--only') o.only = argv[++i] === 'keel' || argv[i] === 'etcd' ? argv[i] as 'keel' | 'etcd' : fail('--only is keel or etcd');
+    else if (arg === '--inflight') o.inflight = int('inflight', argv[++i], 1, inflightMax);
+    else if (arg === '--json') o.json = true;
+    else fail(`unknown argument ${arg}`);
   }
   return o;
 }
+type Options = ReturnType<typeof parseArgs>;
 
 function say(s: string): void {
   process.stderr.write(`bench-memory: ${s}\n`);
@@ -98,31 +86,23 @@ async function countKeys(client: Client): Promise<number> {
 
 // ---- load and quiesce --------------------------------------------------------------
 
-/** Puts keys [0, N) in txns of up to 128 puts, `inflight` txns at once, round-robin over the members. */
+/** Puts keys [0, N) in txns of up to 128 puts, `inflight` txns at once, round-robin over the members; then waits until each member serves them all. */
 async function load(c: Cluster, o: Options): Promise<number> {
   const clients = c.members.map((m) => new Client({ endpoints: [m.endpoint], ownConnection: true }));
   try {
     const txnCount = Math.ceil(o.keys / putsPerTxn);
-    const deadline = Date.now() + loadTimeoutMs;
     const t0 = Date.now();
-    let next = 0;
-    let done = 0;
-    let lastReport = t0;
-    const worker = async (w: number): Promise<void> => {
-      for (let n = 0; n < txnCount && next < txnCount; n++) {
-        if (Date.now() > deadline) throw new Error(`load did not finish within ${loadTimeoutMs / 1000}s`);
+    let [next, lastReport] = [0, t0];
+    await Promise.all(Array.from({ length: Math.min(o.inflight, txnCount) }, async (_, w) => {
+      while (next < txnCount) {
+        if (Date.now() - t0 > loadTimeoutMs) throw new Error(`load did not finish within ${loadTimeoutMs / 1000}s`);
         const t = next++;
         const first = t * putsPerTxn;
         const res = await (clients[(t + w) % clients.length] as Client).txn(putTxn(first, Math.min(putsPerTxn, o.keys - first), o.valSize), { timeoutMs: requestTimeoutMs });
         if (res.succeeded !== true) throw new Error(`load txn ${t} did not succeed`);
-        done++;
-        if (Date.now() - lastReport > 10_000) {
-          lastReport = Date.now();
-          say(`${c.name}: ${Math.min(done * putsPerTxn, o.keys)} of ${o.keys} keys after ${((lastReport - t0) / 1000).toFixed(0)} s`);
-        }
+        if (Date.now() - lastReport > 10_000) say(`${c.name}: ${Math.min(next * putsPerTxn, o.keys)} of ${o.keys} keys after ${(((lastReport = Date.now()) - t0) / 1000).toFixed(0)} s`);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(o.inflight, txnCount) }, (_, w) => worker(w)));
+    }));
     const seconds = (Date.now() - t0) / 1000;
     await waitAllKeys(clients, o.keys);
     return seconds;
@@ -161,57 +141,34 @@ async function waitQuiet(c: Cluster): Promise<number> {
 
 // ---- measuring -------------------------------------------------------------------
 
-interface MemberMemory { name: string; rssMiB: number; hwmMiB: number; anonMiB: number; fileMiB: number; dataDirMiB: number }
-
-interface SideResult {
-  side: string;
-  version: string;
-  command: string;
-  loadSeconds: number;
-  quietSeconds: number;
-  rssMiB: number;
-  hwmMiB: number;
-  anonMiB: number;
-  fileMiB: number;
-  dataDirMiB: number;
-  members: MemberMemory[];
-}
-
-const statusMiB = (pid: number, field: string): number => statusKiB(pid, field) / 1024;
-
 /** Bytes of the files under dir (bounded walk). */
 function dirBytes(dir: string): number {
   let total = 0;
   const stack = [dir];
   for (let visited = 0; stack.length > 0 && visited < 100_000; visited++) {
     const d = stack.pop() as string;
-    let names: fs.Dirent[];
+    let names: fs.Dirent[] = [];
     try { names = fs.readdirSync(d, { withFileTypes: true }); } catch { continue; }
     for (const e of names) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) { try { total += fs.statSync(p).size; } catch { /* removed meanwhile */ } }
+      if (e.isDirectory()) stack.push(path.join(d, e.name));
+      else if (e.isFile()) { try { total += fs.statSync(path.join(d, e.name)).size; } catch { /* removed meanwhile */ } }
     }
   }
   return total;
 }
 
-function measure(c: Cluster, loadSeconds: number, quietSeconds: number): SideResult {
-  const members = c.members.map((m): MemberMemory => ({
-    name: m.name,
-    rssMiB: statusMiB(m.pid, 'VmRSS'),
-    hwmMiB: statusMiB(m.pid, 'VmHWM'),
-    anonMiB: statusMiB(m.pid, 'RssAnon'),
-    fileMiB: statusMiB(m.pid, 'RssFile'),
-    dataDirMiB: dirBytes(m.dataDir) / 1048576,
+const fields = { rssMiB: 'VmRSS', hwmMiB: 'VmHWM', anonMiB: 'RssAnon', fileMiB: 'RssFile' } as const;
+type Memory = Record<keyof typeof fields | 'dataDirMiB', number>;
+
+function measure(c: Cluster, loadSeconds: number, quietSeconds: number) {
+  const members = c.members.map((m) => ({
+    name: m.name, dataDirMiB: dirBytes(m.dataDir) / 1048576,
+    ...Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, statusKiB(m.pid, f) / 1024])) as Record<keyof typeof fields, number>,
   }));
-  const sum = (f: (m: MemberMemory) => number): number => members.reduce((s, m) => s + f(m), 0);
-  return {
-    side: c.name === 'keel' ? 'keel' : 'etcd', version: c.version, command: c.members.find((m) => m.name === 'm1')?.command ?? '', loadSeconds, quietSeconds,
-    rssMiB: sum((m) => m.rssMiB), hwmMiB: sum((m) => m.hwmMiB), anonMiB: sum((m) => m.anonMiB), fileMiB: sum((m) => m.fileMiB),
-    dataDirMiB: sum((m) => m.dataDirMiB), members,
-  };
+  const sum = Object.fromEntries([...Object.keys(fields), 'dataDirMiB'].map((k) => [k, members.reduce((s, m) => s + m[k as keyof Memory], 0)])) as Memory;
+  return { side: c.name === 'keel' ? 'keel' : 'etcd', version: c.version, command: c.members.find((m) => m.name === 'm1')?.command ?? '', loadSeconds, quietSeconds, ...sum, members };
 }
+type SideResult = ReturnType<typeof measure>;
 
 async function runSide(side: 'keel' | 'etcd', o: Options): Promise<SideResult> {
   say(`${side}: starting ${o.members} member(s)`);
@@ -234,26 +191,19 @@ async function runSide(side: 'keel' | 'etcd', o: Options): Promise<SideResult> {
 
 // ---- report ------------------------------------------------------------------------
 
-function f1(n: number): string {
-  return Number.isFinite(n) ? n.toFixed(1) : '-';
-}
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '-');
+const memText = (m: Memory, dir: string): string => `VmRSS ${f1(m.rssMiB)} MiB  VmHWM ${f1(m.hwmMiB)} MiB  (RssAnon ${f1(m.anonMiB)}, RssFile ${f1(m.fileMiB)})  ${dir} ${f1(m.dataDirMiB)} MiB`;
 
 function format(o: Options, results: SideResult[]): string {
-  const lines: string[] = [];
-  lines.push(`memory: ${o.keys} keys of 8-16 B, ${o.valSize} B random values, ${o.members} member(s) each, txns of ${putsPerTxn} puts, ${o.inflight} in flight`);
+  const lines = [`memory: ${o.keys} keys of 8-16 B, ${o.valSize} B random values, ${o.members} member(s) each, txns of ${putsPerTxn} puts, ${o.inflight} in flight`];
   for (const r of results) {
-    lines.push('', `${r.side}: ${r.version}`, `  ${r.command}`);
-    lines.push(`  load ${f1(r.loadSeconds)} s (${Math.round(o.keys / r.loadSeconds)} keys/s), quiet after ${f1(r.quietSeconds)} s`);
-    lines.push(`  sum   VmRSS ${f1(r.rssMiB)} MiB  VmHWM ${f1(r.hwmMiB)} MiB  (RssAnon ${f1(r.anonMiB)}, RssFile ${f1(r.fileMiB)})  data dirs ${f1(r.dataDirMiB)} MiB`);
-    for (const m of r.members) {
-      lines.push(`  ${m.name.padEnd(5)} VmRSS ${f1(m.rssMiB)} MiB  VmHWM ${f1(m.hwmMiB)} MiB  (RssAnon ${f1(m.anonMiB)}, RssFile ${f1(m.fileMiB)})  data dir ${f1(m.dataDirMiB)} MiB`);
-    }
+    lines.push('', `${r.side}: ${r.version}`, `  ${r.command}`, `  load ${f1(r.loadSeconds)} s (${Math.round(o.keys / r.loadSeconds)} keys/s), quiet after ${f1(r.quietSeconds)} s`);
+    lines.push(`  sum   ${memText(r, 'data dirs')}`, ...r.members.map((m) => `  ${m.name.padEnd(5)} ${memText(m, 'data dir')}`));
   }
-  const keel = results.find((r) => r.side === 'keel');
-  const etcd = results.find((r) => r.side === 'etcd');
+  const [keel, etcd] = [results.find((r) => r.side === 'keel'), results.find((r) => r.side === 'etcd')];
   if (keel !== undefined && etcd !== undefined) {
-    const ratio = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(2) : '-');
-    lines.push('', `keel/etcd: VmRSS ${ratio(keel.rssMiB, etcd.rssMiB)}  VmHWM ${ratio(keel.hwmMiB, etcd.hwmMiB)}  data dir ${ratio(keel.dataDirMiB, etcd.dataDirMiB)}  load time ${ratio(keel.loadSeconds, etcd.loadSeconds)}`);
+    const ratio = (k: 'rssMiB' | 'hwmMiB' | 'dataDirMiB' | 'loadSeconds'): string => (etcd[k] > 0 ? (keel[k] / etcd[k]).toFixed(2) : '-');
+    lines.push('', `keel/etcd: VmRSS ${ratio('rssMiB')}  VmHWM ${ratio('hwmMiB')}  data dir ${ratio('dataDirMiB')}  load time ${ratio('loadSeconds')}`);
   }
   return `${lines.join('\n')}\n`;
 }
