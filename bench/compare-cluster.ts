@@ -135,35 +135,26 @@ const loadgenSeedText = 'put "%08d" of 0..999 = 256 × "v" (20 in flight, from c
 
 // ---- the comparison ------------------------------------------------------------------
 
-/** Samples each cluster's summed VmRSS; VmHWM (the kernel's own peak) is read at the end. */
-class RssSampler {
-  readonly peakSumKiB = new Map<string, number>();
-  readonly lastHwmKiB = new Map<number, number>();
-  private readonly timer: NodeJS.Timeout;
-  constructor(private readonly clusters: Cluster[]) {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), rssSampleIntervalMs);
-    this.timer.unref();
-  }
-  stop(): void {
-    clearInterval(this.timer);
-    this.sample();
-  }
-  private sample(): void {
-    for (const c of this.clusters) {
-      let sum = 0;
-      for (const m of c.members) {
-        sum += statusKiB(m.pid, 'VmRSS') || 0;
-        const hwm = statusKiB(m.pid, 'VmHWM');
-        if (Number.isFinite(hwm)) this.lastHwmKiB.set(m.pid, hwm);
-      }
-      this.peakSumKiB.set(c.name, Math.max(this.peakSumKiB.get(c.name) ?? 0, sum));
-    }
-  }
-  hwmSumMiB(c: Cluster): number {
-    return c.members.reduce((s, m) => s + (this.lastHwmKiB.get(m.pid) ?? NaN), 0) / 1024;
-  }
+/** Samples each cluster's summed VmRSS every second until stop(), which reads VmHWM (the kernel's own peak) and says both. */
+function rssSampler(clusters: Cluster[]): { stop(): string } {
+  const peak = new Map<string, number>();
+  const sample = (): void => { for (const c of clusters) peak.set(c.name, Math.max(peak.get(c.name) ?? 0, sumKiB(c, 'VmRSS'))); };
+  const atStart = new Map(clusters.map((c) => [c.name, sumKiB(c, 'VmRSS')]));
+  sample();
+  const timer = setInterval(sample, rssSampleIntervalMs);
+  timer.unref();
+  const each = (f: (c: Cluster) => number): string => clusters.map((c) => `${c.name} ${fmtInt(f(c) / 1024)} MiB`).join(', ');
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return `- Peak RSS, sum of the 3 members' VmHWM: ${each((c) => sumKiB(c, 'VmHWM'))} (highest sampled sum of VmRSS: ${each((c) => peak.get(c.name) ?? NaN)}; `
+        + `right after start-up: ${each((c) => atStart.get(c.name) ?? NaN)})`;
+    },
+  };
 }
+
+const sumKiB = (c: Cluster, field: string): number => c.members.reduce((s, m) => s + statusKiB(m.pid, field), 0);
 
 async function idleCpuPercent(c: Cluster): Promise<number> {
   const before = c.members.reduce((s, m) => s + cpuSeconds(m.pid), 0);
@@ -186,21 +177,9 @@ function errorLines(c: Cluster): string[] {
 }
 
 interface CompareInput extends RoundsOutcome {
-  cfg: Config;
-  startedAt: Date;
-  finishedAt: Date;
-  loadBefore: number[];
-  loadAfter: number[];
-  clusters: Cluster[];
-  unavailable: Unavailable[];
-  ws: Workload[];
-  rss: RssSampler;
-  rssAfterStartMiB: Map<string, number>;
-  idleCpu: Map<string, number>;
-  otherDuring: number;
-  leadersAtEnd: Map<string, string>;
-  exited: string[];
-  errorLogLines: Map<string, string[]>;
+  cfg: Config; startedAt: Date; clusters: Cluster[]; unavailable: Unavailable[]; ws: Workload[];
+  /** The lines about the run (machine load, leaders, RSS, idle CPU, rounds) and what went wrong (members that exited, error log lines). */
+  facts: string[]; trouble: string[];
 }
 
 async function compareMain(cfg: Config): Promise<void> {
@@ -211,8 +190,7 @@ async function compareMain(cfg: Config): Promise<void> {
   const { targets: clusters, unavailable } = await startTargets([['keel', () => keelSpec(3, cfg.keelRoot)], ...cfg.etcds.map((v): [string, () => ClusterSpec] => [`etcd-${v}`, () => etcdSpec(3, v)])], new Set(), log);
   if (!clusters.some((c) => c.name === 'keel') || clusters.length < 2) throw new Error(`need keel and an etcd: ${unavailable.map((u) => `${u.name}: ${u.reason}`).join('; ')}`);
   const allPids = clusters.flatMap((c) => c.members.map((m) => m.pid));
-  const rss = new RssSampler(clusters);
-  const rssAfterStartMiB = new Map(clusters.map((c) => [c.name, c.members.reduce((s, m) => s + statusKiB(m.pid, 'VmRSS'), 0) / 1024]));
+  const rss = rssSampler(clusters);
 
   // Untimed setup, both sides at once: the range key spaces of load.ts and of loadgen.
   const setupStart = Date.now();
@@ -222,7 +200,6 @@ async function compareMain(cfg: Config): Promise<void> {
   }));
   log(`setup (prefill${cfg.loadgen !== undefined ? ' and loadgen seed' : ''}) took ${((Date.now() - setupStart) / 1000).toFixed(1)} s`);
   const idle = await Promise.all(clusters.map(idleCpuPercent));
-  const idleCpu = new Map(clusters.map((c, i) => [c.name, idle[i] as number]));
 
   const measureStart = cpuMark(allPids);
   const outcome = await runRounds({
@@ -236,18 +213,25 @@ async function compareMain(cfg: Config): Promise<void> {
   }, log);
   if (state.interrupted) return;
   const otherDuring = otherCores(measureStart, cpuMark(allPids));
-  rss.stop();
-  const leadersAtEnd = new Map<string, string>();
-  for (const c of clusters) leadersAtEnd.set(c.name, await leaderNow(c));
-  const exited = exitedBlocks(clusters);
-  const errorLogLines = new Map(clusters.map((c) => [c.name, errorLines(c)]));
-  const loadAfter = os.loadavg();
+  const each = (f: (c: Cluster, i: number) => string, sep = ', '): string => clusters.map(f).join(sep);
+  const leaders = await Promise.all(clusters.map(leaderNow));
+  const facts = [
+    otherWorkLine(otherDuring, loadBefore, os.loadavg(), 'shared machine: requests/s and latencies are depressed by an unknown amount, more for '
+      + 'single-threaded processes (keel members, the Node client) than for multi-threaded Go ones; server CPU per request is the fairer comparison'),
+    `- Servers: ${each((c) => `${c.name} = ${c.version}`, '; ')}`, ...notMeasured(unavailable),
+    `- Leader at start: ${each((c) => `${c.name} ${c.leader} (term ${c.term})`)}; at the end: ${each((c, i) => `${c.name}: ${leaders[i] ?? '?'}`, ' — ')}`,
+    rss.stop(),
+    `- Idle cluster CPU (3 s after setup, 3 members): ${each((c, i) => `${c.name} ${(idle[i] ?? NaN).toFixed(1)} % of a core`)} — the side not under load keeps costing this while the other is measured`,
+    `- Rounds: ${cfg.rounds}; each Node run capped by --duration-max, its share of a ${cfg.budgetSeconds} s budget (caps used: `
+    + `${outcome.caps.length > 0 ? `${Math.min(...outcome.caps)}–${Math.max(...outcome.caps)}` : '–'} s, at most ${cfg.durationMaxS}); `
+    + `took ${Math.round((Date.now() - startedAt.getTime()) / 1000)} s in all${outcome.skippedRuns > 0 ? `; ${outcome.skippedRuns} runs skipped (time budget)` : ''}`,
+  ];
+  const trouble = [...exitedBlocks(clusters), ...clusters.flatMap((c) => {
+    const errs = errorLines(c);
+    return errs.length === 0 ? [] : ['', ...details(`${c.name}: error lines in the members' logs (${errs.length})`, fenced(errs.join('\n')))];
+  })];
   await cleanup();
-
-  const section = renderCompare({
-    ...outcome, cfg, startedAt, finishedAt: new Date(), loadBefore, loadAfter, clusters, unavailable, ws, rss,
-    rssAfterStartMiB, idleCpu, otherDuring, leadersAtEnd, exited, errorLogLines,
-  });
+  const section = renderCompare({ ...outcome, cfg, startedAt, clusters, unavailable, ws, facts, trouble });
   process.stdout.write(`${section}\n`);
   if (cfg.append) appendSection(cfg.resultsFile, section, log);
 }
@@ -260,7 +244,6 @@ function resultTables(results: Results, ws: Workload[], names: string[], summary
 
 function renderCompare(s: CompareInput): string {
   const names = s.clusters.map((c) => c.name);
-  const each = (f: (c: Cluster) => string): string => s.clusters.map(f).join(', ');
   const args = process.argv.slice(2).map(shellQuote);
   const out: string[] = [`## ${stamp(s.startedAt)} UTC — bench:compare${s.cfg.quick ? ' --quick' : ''} (3-member clusters)`, ''];
   out.push('Three members per side on loopback, started together with the same flags (below); keel and etcd clusters both up '
@@ -274,21 +257,7 @@ function renderCompare(s: CompareInput): string {
     + '(its rate is still valid); ⚠errors = see the details.', '');
   if (s.cfg.note !== undefined) out.push(`- Note: ${s.cfg.note}`);
   out.push(`- Machine: ${machineLine()}`);
-  out.push(otherWorkLine(s.otherDuring, s.loadBefore, s.loadAfter, 'shared machine: requests/s and latencies are depressed by an unknown '
-    + 'amount, more for single-threaded processes (keel members, the Node client) than for multi-threaded Go ones; server CPU per request is the fairer comparison'));
-  out.push(`- Servers: ${s.clusters.map((c) => `${c.name} = ${c.version}`).join('; ')}`);
-  out.push(...notMeasured(s.unavailable));
-  out.push(`- Leader at start: ${each((c) => `${c.name} ${c.leader} (term ${c.term})`)}; at the end: `
-    + s.clusters.map((c) => `${c.name}: ${s.leadersAtEnd.get(c.name) ?? '?'}`).join(' — '));
-  out.push(`- Peak RSS, sum of the 3 members' VmHWM: ${each((c) => `${c.name} ${fmtInt(s.rss.hwmSumMiB(c))} MiB`)}`
-    + ` (highest sampled sum of VmRSS: ${each((c) => `${c.name} ${fmtInt((s.rss.peakSumKiB.get(c.name) ?? NaN) / 1024)} MiB`)};`
-    + ` right after start-up: ${each((c) => `${c.name} ${fmtInt(s.rssAfterStartMiB.get(c.name) ?? NaN)} MiB`)})`);
-  out.push(`- Idle cluster CPU (3 s after setup, 3 members): ${each((c) => `${c.name} ${(s.idleCpu.get(c.name) ?? NaN).toFixed(1)} % of a core`)}`
-    + ' — the side not under load keeps costing this while the other is measured');
-  out.push(`- Rounds: ${s.cfg.rounds}; each Node run capped by --duration-max, its share of a ${s.cfg.budgetSeconds} s budget `
-    + `(caps used: ${s.caps.length > 0 ? `${Math.min(...s.caps)}–${Math.max(...s.caps)}` : '–'} s, at most ${s.cfg.durationMaxS}); `
-    + `took ${Math.round((s.finishedAt.getTime() - s.startedAt.getTime()) / 1000)} s in all`
-    + (s.skippedRuns > 0 ? `; ${s.skippedRuns} runs skipped (time budget)` : ''), '');
+  out.push(...s.facts, '');
   out.push('Node client (`dist/bench/load.js`, grpc-js, one process; txn-put is `txn-put --random-keys --txn-guard`):', '');
   out.push(...resultTables(s.results, s.ws, names, 'per-round rps, CPU per request per side and per member, client CPU, other work, errors'));
   const crossWs = s.ws.filter((w) => w.loadgenOp !== undefined);
@@ -297,11 +266,7 @@ function renderCompare(s: CompareInput): string {
       + 'requests over all three endpoints; one run each, its count sized from the Node client\'s rate to fill about the run\'s cap):', '');
     out.push(...resultTables(s.cross, crossWs, names, 'loadgen details'));
   }
-  out.push(...s.exited);
-  for (const c of s.clusters) {
-    const errs = s.errorLogLines.get(c.name) ?? [];
-    if (errs.length > 0) out.push('', ...details(`${c.name}: error lines in the members' logs (${errs.length})`, fenced(errs.join('\n'))));
-  }
+  out.push(...s.trouble);
   const cmds = [`npm run bench:compare${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`];
   for (const c of s.clusters) for (const m of [...c.members].sort((a, b) => a.name.localeCompare(b.name))) cmds.push(`# ${c.name} ${m.name}: ${m.command}`);
   cmds.push('# EPS = the three client endpoints, leader first (host:port,host:port,host:port)');

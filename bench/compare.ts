@@ -16,16 +16,8 @@ const runMinS = 2;
 
 export type LoadgenOp = 'put' | 'range' | 'range-serializable' | 'txn-put';
 
-export interface Workload {
-  id: string;
-  title: string;
-  loadArgs: string[];
-  /** undefined: loadgen has no such op (watch), the Node client only. */
-  loadgenOp: LoadgenOp | undefined;
-  clients: number;
-  conns: number;
-  total: number;
-}
+/** loadgenOp undefined: loadgen has no such op (watch), the Node client only. */
+export interface Workload { id: string; title: string; loadArgs: string[]; loadgenOp: LoadgenOp | undefined; clients: number; conns: number; total: number }
 
 /** A keel-bench workload over 8-byte keys and 256-byte values; puts over 10,000 keys, ranges over the 1,000 written beforehand. */
 export function workload(id: string, title: string, op: string[], loadgenOp: LoadgenOp | undefined, clients: number, conns: number, total: number): Workload {
@@ -69,23 +61,10 @@ export function loadgenArgs(w: Workload, endpoints: string, label: string, total
     '-total', String(total), '-val-size', String(valSize), '-key-space', String(keySpace), '-label', label];
 }
 
+/** One run; otherCores: cores kept busy by processes other than this run's; CPU per request: the cluster's, and per member (leader first). */
 export interface RunResult {
-  seconds: number;
-  /** Average cores kept busy by processes other than this run's during it. */
-  otherCores: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  ok: number;
-  errors: number;
-  unfinished: number;
-  /** Whole cluster's CPU per completed request, µs. */
-  serverCpuUsPerReq: number;
-  /** Per member, leader first. */
-  memberCpuUsPerReq: number[];
-  clientCpuPercent: number;
-  hardStopped: boolean;
-  errorKinds: Record<string, number>;
+  seconds: number; otherCores: number; rps: number; p50: number; p99: number; ok: number; errors: number; unfinished: number;
+  serverCpuUsPerReq: number; memberCpuUsPerReq: number[]; clientCpuPercent: number; hardStopped: boolean; errorKinds: Record<string, number>;
 }
 
 export interface Cell { runs: RunResult[]; failures: string[] }
@@ -122,16 +101,12 @@ export function runLoadgen(bin: string, c: Cluster, w: Workload, total: number, 
   });
 }
 
+/**
+ * overheadS: what a run is first assumed to cost beyond its measured part (process start, connect, report). loadgen has no
+ * time bound of its own: loadgenTotal sizes its count from the Node client's rates on that target, loadgenTimeoutS its kill timer.
+ */
 export interface RoundsPlan {
-  clusters: Cluster[];
-  ws: Workload[];
-  rounds: number;
-  budgetSeconds: number;
-  durationMaxS: number;
-  /** Seconds a run is first assumed to cost beyond its measured part (process start, connect, report). */
-  overheadS: number;
-  loadgen: string | undefined;
-  /** loadgen has no time bound of its own: its count, from the Node client's rates on that target, and its kill timer. */
+  clusters: Cluster[]; ws: Workload[]; rounds: number; budgetSeconds: number; durationMaxS: number; overheadS: number; loadgen: string | undefined;
   loadgenTotal: (w: Workload, nodeRps: number[], capS: number) => number;
   loadgenTimeoutS: (w: Workload, capS: number) => number;
 }
