@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { detailTable, kvWorkloads, loadgenArgs, prefillArgs, rangeKeySpace, runRounds, singleTable, valSize, type RoundsOutcome, type Results, type Workload } from './compare';
 import {
   cleanup, cpuMark, etcdSpec, exitedBlocks, installSignalHandlers, keelSpec, notMeasured, otherCores, repoRoot, runChild, runMain,
-  startTargets, statusKiB, waitIdle, type Cluster, type Unavailable,
+  startTargets, statusKiB, waitIdle, type Cluster,
 } from './procs';
 import { appendSection, details, fenced, machineLine, median, otherWorkLine, parseFlags, stamp } from './stats';
 
@@ -58,20 +58,7 @@ function loadgenSeedArgs(endpoint: string): string[] {
   return ['-endpoints', endpoint, '-op', 'range', '-total', '1', '-val-size', String(valSize), '-key-space', String(rangeKeySpace)];
 }
 
-interface SectionInput extends RoundsOutcome {
-  cfg: Config;
-  startedAt: Date;
-  finishedAt: Date;
-  loadBefore: number[];
-  loadAfter: number[];
-  targets: Cluster[];
-  unavailable: Unavailable[];
-  exited: string[];
-  ws: Workload[];
-  rss: string;
-  durationMaxS: number;
-  otherDuring: number;
-}
+interface SectionInput extends RoundsOutcome { cfg: Config; startedAt: Date; targets: Cluster[]; ws: Workload[]; facts: string[]; exited: string[] }
 
 async function main(): Promise<void> {
   const cfg = parseConfig(process.argv.slice(2));
@@ -102,13 +89,18 @@ async function main(): Promise<void> {
     loadgenTimeoutS: (w, capS) => capS + (w.loadgenOp === 'put' ? 5 : 15),
   }, log);
   const rss = targets.map((t) => `${t.name} ${(statusKiB(t.members[0]?.pid ?? 0, 'VmRSS') / 1024).toFixed(0)} MiB`).join(', ');
-  const otherDuring = otherCores(measureStart, cpuMark(pids));
+  const facts = [
+    otherWorkLine(otherCores(measureStart, cpuMark(pids)), loadBefore, os.loadavg(), 'the machine was shared: requests/s and latencies are disturbed, and biased '
+      + 'against single-threaded processes (keel, the Node client): the kernel splits CPU between sessions (autogroup), then per runnable thread, '
+      + 'and the Go processes (etcd, loadgen) run many; server CPU per request is the fair comparison here'),
+    `- Servers: ${targets.map((t) => `${t.name} = ${t.version}`).join('; ')}`, ...notMeasured(unavailable),
+    `- Rounds: ${cfg.rounds} (targets rotated each workload and round; medians shown); each run capped by --duration-max, its share of a ${cfg.budgetSeconds} s budget `
+    + `(caps used: ${outcome.caps.length > 0 ? `${Math.min(...outcome.caps)}–${Math.max(...outcome.caps)}` : '–'} s, at most ${durationMaxS}); `
+    + `took ${Math.round((Date.now() - startedAt.getTime()) / 1000)} s; server RSS at the end: ${rss}${outcome.skippedRuns > 0 ? `; ${outcome.skippedRuns} runs skipped (time budget)` : ''}`,
+  ];
   const exited = exitedBlocks(targets);
-  const loadAfter = os.loadavg();
   await cleanup();
-  const section = renderSection({
-    ...outcome, cfg, startedAt, finishedAt: new Date(), loadBefore, loadAfter, targets, unavailable, exited, ws, rss, durationMaxS, otherDuring,
-  });
+  const section = renderSection({ ...outcome, cfg, startedAt, targets, ws, facts, exited });
   process.stdout.write(`${section}\n`);
   if (cfg.append) appendSection(cfg.resultsFile, section, log);
 }
@@ -120,16 +112,7 @@ function tables(results: Results, ws: Workload[], names: string[], summaryText: 
 function renderSection(s: SectionInput): string {
   const names = s.targets.map((t) => t.name);
   const out: string[] = [`## ${stamp(s.startedAt)} UTC — bench:single${s.cfg.quick ? ' --quick' : ''}`, ''];
-  out.push(`- Machine: ${machineLine()}`);
-  out.push(otherWorkLine(s.otherDuring, s.loadBefore, s.loadAfter, 'the machine was shared: requests/s and latencies are disturbed, and biased '
-    + 'against single-threaded processes (keel, the Node client): the kernel splits CPU between sessions (autogroup), then per runnable thread, '
-    + 'and the Go processes (etcd, loadgen) run many; server CPU per request is the fair comparison here'));
-  out.push(`- Servers: ${s.targets.map((t) => `${t.name} = ${t.version}`).join('; ')}`);
-  out.push(...notMeasured(s.unavailable));
-  out.push(`- Rounds: ${s.cfg.rounds} (targets rotated each workload and round; medians shown); each run capped by --duration-max, its share of a ${s.cfg.budgetSeconds} s budget `
-    + `(caps used: ${s.caps.length > 0 ? `${Math.min(...s.caps)}–${Math.max(...s.caps)}` : '–'} s, at most ${s.durationMaxS}); `
-    + `took ${Math.round((s.finishedAt.getTime() - s.startedAt.getTime()) / 1000)} s; server RSS at the end: ${s.rss}`
-    + (s.skippedRuns > 0 ? `; ${s.skippedRuns} runs skipped (time budget)` : ''), '');
+  out.push(`- Machine: ${machineLine()}`, ...s.facts, '');
   out.push('Node client (`dist/bench/load.js`, grpc-js), cells are rps / p50 ms / p99 ms:', '');
   out.push(...tables(s.results, s.ws, names, 'per-round rps, server CPU per request, client CPU'));
   if (s.cross.rows.size > 0) {

@@ -47,15 +47,7 @@ import type { SeriesStats } from './workloads/report';
 type WorkloadId = 'mem' | 'lat' | 'tp' | 'lease';
 const workloadIds: WorkloadId[] = ['mem', 'lat', 'tp', 'lease'];
 
-interface Config {
-  quick: boolean;
-  etcd: string;
-  only: Set<WorkloadId>;
-  skip: Set<string>;
-  append: boolean;
-  resultsFile: string;
-  waitIdleSeconds: number;
-}
+interface Config { quick: boolean; etcd: string; only: Set<WorkloadId>; skip: Set<string>; append: boolean; resultsFile: string; waitIdleSeconds: number }
 
 function parseConfig(argv: string[]): Config {
   const f = parseFlags(argv, {
@@ -152,20 +144,8 @@ async function medianRss(pid: number): Promise<number> {
 
 type RowId = 'lat' | 'tp' | 'mem' | 'ka' | 'grant';
 
-interface Result {
-  /** The headline number for the table (lat: p50), and lat's p99 across deliveries. */
-  value: number;
-  p99?: number;
-  cell: string;
-  detail: string;
-  opName: string;
-  serverCpuUsPerOp: number;
-  usage: Usage;
-  /** Watch thread event-loop utilization (watch rows). */
-  elu?: number;
-  /** Errors, missing or extra events: anything that makes the number less than clean. */
-  problems: string[];
-}
+/** value: the headline number (lat: p50, with its p99); elu: the watching thread's event-loop use; problems: anything that makes the number less than clean. */
+interface Result { value: number; p99?: number; cell: string; detail: string; opName: string; serverCpuUsPerOp: number; usage: Usage; elu?: number; problems: string[] }
 type Outcome = Result | { failed: string };
 const isResult = (o: Outcome | undefined): o is Result => o !== undefined && !('failed' in o);
 
@@ -404,32 +384,16 @@ function rowSpecs(sz: Sizes): { id: RowId; title: string; higherIsBetter: boolea
 
 /** One workload: its slices (targets alternating, order rotating), then each target's slices pooled into table rows. */
 interface Runner<S> {
-  name: string;
-  rows: RowId[];
-  slices: number;
-  timeoutMs: number;
+  name: string; rows: RowId[]; slices: number; timeoutMs: number;
   run(r: Run, slice: number): Promise<S>;
   describe(s: S): string;
   finish(t: Cluster, parts: S[]): [RowId, Result][];
 }
 
 interface SectionInput {
-  cfg: Config;
-  sz: Sizes;
-  startedAt: Date;
-  loadBefore: number[];
-  loadAfter: number[];
-  targets: Cluster[];
-  unavailable: Unavailable[];
-  exited: string[];
-  results: Map<RowId, Map<string, Outcome>>;
-  otherDuring: number;
-  rssAtStart: Map<string, number>;
-  rssAtEnd: Map<string, number>;
-  latArgs: string[];
-  tpArgs: string[];
-  latCapS: number;
-  tpCapS: number;
+  cfg: Config; sz: Sizes; startedAt: Date; loadBefore: number[]; loadAfter: number[]; targets: Cluster[]; unavailable: Unavailable[]; exited: string[];
+  results: Map<RowId, Map<string, Outcome>>; otherDuring: number; rssAtStart: Map<string, number>; rssAtEnd: Map<string, number>;
+  latArgs: string[]; tpArgs: string[]; latCapS: number; tpCapS: number;
 }
 
 async function main(): Promise<void> {
