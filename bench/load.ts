@@ -37,14 +37,7 @@ const prefillKeysMax = 100_000;
 
 /** What one worker is asked to do; global indices keep keys and endpoints disjoint across workers. */
 interface WorkerPlan {
-  options: Options;
-  workerIndex: number;
-  workerCount: number;
-  clients: number;
-  connIndices: number[];
-  quota: number;
-  rate: number;
-  value: Uint8Array;
+  options: Options; workerIndex: number; workerCount: number; clients: number; connIndices: number[]; quota: number; rate: number; value: Uint8Array;
   /** One slot per worker (a SharedArrayBuffer across threads): operations completed, for the progress bar. */
   progress: Int32Array;
 }

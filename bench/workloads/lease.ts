@@ -12,13 +12,7 @@ import type { Options } from './options';
 const setupConcurrencyMax = 256;
 const revokeTimeoutMs = 3_000;
 
-interface Lane {
-  id: bigint;
-  request: Buffer;
-  stream: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
-  pending: Done | undefined;
-  broken: string | undefined;
-}
+interface Lane { id: bigint; request: Buffer; stream: grpc.ClientDuplexStream<Buffer, Buffer> | undefined; pending: Done | undefined; broken: string | undefined }
 
 /** Grants one lease per client (untimed setup, as etcd's), `setupConcurrencyMax` at a time. */
 export async function grantLeases(conns: Client[], count: number, ttlSeconds: number, ctl: LoopControl): Promise<bigint[]> {

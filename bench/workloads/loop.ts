@@ -71,19 +71,10 @@ export interface Driver {
   close(): Promise<void>;
 }
 
+/** One loop's outcome; seriesOf: the series of each latency sample, when the driver has more than one. */
 export interface WorkerResult {
-  latenciesMs: Float64Array;
-  count: number;
-  errors: Record<string, number>;
-  startEpochMs: number;
-  endEpochMs: number;
-  elu: number;
-  lateDispatches: number;
-  unfinished: number;
-  hardStopped: boolean;
-  /** Series index of each latency sample, when the driver has more than one series. */
-  seriesOf?: Uint8Array;
-  counters?: Record<string, number>;
+  latenciesMs: Float64Array; count: number; errors: Record<string, number>; startEpochMs: number; endEpochMs: number; elu: number;
+  lateDispatches: number; unfinished: number; hardStopped: boolean; seriesOf?: Uint8Array; counters?: Record<string, number>;
 }
 
 /** Shared between the loop and its driver: when to stop issuing, and the deadline every call carries. */
@@ -102,9 +93,7 @@ export class LoopControl {
     this.callOptions = { deadline: this.deadlineFromNow() };
   }
 
-  arm(): void {
-    this.callOptions.deadline = this.deadlineFromNow();
-  }
+  arm(): void { this.callOptions.deadline = this.deadlineFromNow(); }
 
   /** No new operations from now on; those in flight still count. */
   stop(): void {
@@ -118,23 +107,14 @@ export class LoopControl {
     else this.listeners.push(f);
   }
 
-  private deadlineFromNow(): number {
-    return Date.now() + this.durationMaxSeconds * 1000 + stopGraceMs + 1000;
-  }
+  private deadlineFromNow(): number { return Date.now() + this.durationMaxSeconds * 1000 + stopGraceMs + 1000; }
 }
 
-export interface LoopSpec {
-  clients: number;
-  quota: number;
-  /** Operations per second for this loop; 0 = closed loop. */
-  rate: number;
-  /** Completed operations (ok + errors) are published here for the progress bar. */
-  progress: Int32Array;
-  progressSlot: number;
-  /** Operation g of this loop is global operation g × workerCount + workerIndex, so keys stay disjoint across workers. */
-  workerIndex: number;
-  workerCount: number;
-}
+/**
+ * rate: operations per second, 0 = closed loop; progress[progressSlot]: completed operations (ok + errors), for the progress bar;
+ * operation g of this loop is global operation g × workerCount + workerIndex, so keys stay disjoint across workers.
+ */
+export interface LoopSpec { clients: number; quota: number; rate: number; progress: Int32Array; progressSlot: number; workerIndex: number; workerCount: number }
 
 export function runLoop(driver: Driver, spec: LoopSpec, ctl: LoopControl): Promise<WorkerResult> {
   return new Promise((resolve) => {

@@ -7,29 +7,13 @@ import { concat } from '../stats';
 import { mergeErrors, type WorkerResult } from './loop';
 import type { Options } from './options';
 
-/** One latency series as measured: the primary one (e.g. put), a phase (watch creation) or a class (txn-mixed reads). */
-export interface SeriesData {
-  name: string;
-  /** What etcd prints above this series' summary (e.g. "Watch creation summary:"); may be empty. */
-  heading: string;
-  latenciesMs: Float64Array;
-  errors: Record<string, number>;
-  seconds: number;
-  /** Operations planned, and those neither answered nor failed when the run stopped. */
-  total: number;
-  unfinished: number;
-}
+/** One latency series as measured: the primary one (e.g. put), a phase (watch creation) or a class (txn-mixed reads); heading: what
+ * etcd prints above its summary (may be empty); total: operations planned; unfinished: neither answered nor failed when the run stopped. */
+export interface SeriesData { name: string; heading: string; latenciesMs: Float64Array; errors: Record<string, number>; seconds: number; total: number; unfinished: number }
 
+/** series[0] is the primary series (the report's top-level numbers); sections: the series the text prints, in order. */
 export interface RunOutput {
-  /** series[0] is the primary series: the top-level numbers of the report; `sections` are the ones the text prints, in order. */
-  series: SeriesData[];
-  sections: string[];
-  counters: Record<string, number>;
-  cpu: NodeJS.CpuUsage;
-  wallMs: number;
-  elu: number[];
-  hardStopped: boolean;
-  lateDispatches: number;
+  series: SeriesData[]; sections: string[]; counters: Record<string, number>; cpu: NodeJS.CpuUsage; wallMs: number; elu: number[]; hardStopped: boolean; lateDispatches: number;
 }
 
 const pctls = [10, 25, 50, 75, 90, 95, 99, 99.9] as const;
