@@ -1,12 +1,12 @@
 // Watch streams for the benchmarks that hold watchers open (keel-bench's
-// watch and watch-get, bench:watch's watch thread), on src/client's streams.
+// watch and watch-get, bench:watch's memory workload), on src/client's streams.
 // Watcher w lives on stream w mod streams; its create's answer is matched to
 // it in send order (etcd answers a stream's creates in order), so creates may
 // be sent one at a time per stream, as clientv3 does, or all at once.
 import type * as grpc from '@grpc/grpc-js';
-import type { Client } from '../src/client';
+import { codecFor, decodeWatchResponse, type Client, type WatchResponseLite } from '../src/client';
 
-export interface WatchEvent { type?: number; kv?: { key?: Buffer; value?: Buffer; mod_revision?: string } | null }
+export type WatchEvent = WatchResponseLite['events'][number];
 
 export interface WatchHandlers {
   /** Events of watcher w, with the time (clock()) the message arrived. */
@@ -17,24 +17,11 @@ export interface WatchHandlers {
   broken?(s: number, why: string): void;
 }
 
-interface WatchResponse {
-  watch_id?: string;
-  created?: boolean;
-  canceled?: boolean;
-  compact_revision?: string;
-  cancel_reason?: string;
-  events?: WatchEvent[];
-}
 
 interface PendingCreate { w: number; settle: ((e?: Error) => void) | undefined }
 
-interface Stream {
-  call: grpc.ClientDuplexStream<unknown, unknown>;
-  pending: PendingCreate[];
-  ids: Map<string, number>;
-  broken: string | undefined;
-  ended: boolean;
-}
+/** One stream: creates in send order awaiting their answer, watch ID → watcher, why it broke, whether its call ended. */
+interface Stream { call: grpc.ClientDuplexStream<Buffer, Buffer>; pending: PendingCreate[]; ids: Map<string, number>; broken: string | undefined; ended: boolean }
 
 export class WatchStreams {
   private readonly streams: Stream[] = [];
@@ -46,10 +33,17 @@ export class WatchStreams {
   static async open(conns: Client[], count: number, h: WatchHandlers, clock: () => number): Promise<WatchStreams> {
     const ws = new WatchStreams(h, clock);
     for (let s = 0; s < count; s++) {
-      const call = await (conns[s % conns.length] as Client).duplex('Watch', 'Watch');
+      // Messages decoded by the client's lean WatchResponse reader: at hundreds of thousands of events a second, the proto decoder is the limit.
+      const call = await (conns[s % conns.length] as Client).duplexRaw('Watch', 'Watch');
       const st: Stream = { call, pending: [], ids: new Map(), broken: undefined, ended: false };
       ws.streams.push(st);
-      call.on('data', (m: WatchResponse) => ws.onData(st, m));
+      call.on('data', (b: Buffer) => {
+        try {
+          ws.onData(st, decodeWatchResponse(b));
+        } catch (e) {
+          ws.fail(s, st, `undecodable watch response: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      });
       call.on('error', (e: { details?: string; message?: string }) => ws.fail(s, st, `watch stream: ${e.details ?? e.message ?? String(e)}`));
       call.on('end', () => ws.fail(s, st, 'watch stream ended by the server'));
       call.on('status', () => { st.ended = true; ws.wake?.(); });
@@ -75,26 +69,26 @@ export class WatchStreams {
       // A create that timed out keeps its place in the queue, so later answers still pair with their creates.
       p.settle = (e) => { p.settle = undefined; clearTimeout(timer); if (e === undefined) resolve(); else reject(e); };
       st.pending.push(p);
-      st.call.write({ create_request: request });
+      st.call.write(codecFor('Watch', 'Watch').encode({ create_request: request }));
     });
   }
 
-  private onData(st: Stream, m: WatchResponse): void {
+  private onData(st: Stream, m: WatchResponseLite): void {
     const at = this.clock();
-    const id = String(m.watch_id ?? '0');
-    if (m.created === true) {
+    const id = m.watch_id;
+    if (m.created) {
       const p = st.pending.shift();
       if (p === undefined) return;
-      if (m.canceled === true || id.startsWith('-')) p.settle?.(new Error(`watch create refused: ${m.cancel_reason || 'canceled'}`));
+      if (m.canceled || id.startsWith('-')) p.settle?.(new Error(`watch create refused: ${m.cancel_reason || 'canceled'}`));
       else { st.ids.set(id, p.w); p.settle?.(); }
       return;
     }
     const w = st.ids.get(id);
     if (w === undefined) return;
-    if ((m.events?.length ?? 0) > 0) this.h.events(w, m.events as WatchEvent[], at);
-    if (m.canceled === true) {
+    if (m.events.length > 0) this.h.events(w, m.events, at);
+    if (m.canceled) {
       st.ids.delete(id);
-      this.h.canceled?.(w, m.cancel_reason || `compacted at ${m.compact_revision ?? '?'}`);
+      this.h.canceled?.(w, m.cancel_reason || `compacted at ${m.compact_revision}`);
     }
   }
 

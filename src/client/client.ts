@@ -117,6 +117,8 @@ export class Client {
   private readonly channels = new Map<string, grpc.Channel>();
   private current = 0;
   private token: string | undefined;
+  private rawMetadata: grpc.Metadata | undefined;
+  private rawToken: string | undefined;
   private closed = false;
 
   constructor(options: ClientOptions) {
@@ -268,14 +270,19 @@ export class Client {
    * retry: for load generators, which send the same bytes many times and
    * count every failure.
    */
-  async callRaw(service: AnyService, method: string, request: Buffer, opts: CallOptions = {}): Promise<Buffer> {
+  callRaw(service: AnyService, method: string, request: Buffer, opts: CallOptions = {}): Promise<Buffer> {
     const ep = this.endpoints[this.current];
-    if (this.closed || ep === undefined) throw new ClientError(grpc.status.CANCELLED, 'grpc: the client connection is closing');
+    if (this.closed || ep === undefined) return Promise.reject(new ClientError(grpc.status.CANCELLED, 'grpc: the client connection is closing'));
     const deadline = opts.deadline ?? Date.now() + (opts.timeoutMs ?? defaultTimeoutMs);
-    if (this.token === undefined && this.options.username !== undefined) await this.authenticate(ep, deadline);
-    const path = codecFor(service, method).path;
+    if (this.token === undefined && this.options.username !== undefined) {
+      return this.authenticate(ep, deadline).then(() => this.callRaw(service, method, request, { deadline }));
+    }
+    // No per-call allocations beyond grpc-js's own: the stub and the metadata (no token yet, or the same token) are reused.
+    const stub = this.stub(ep, service);
+    if (this.rawMetadata === undefined || this.rawToken !== this.token) [this.rawMetadata, this.rawToken] = [this.metadata(), this.token];
+    const md = this.rawMetadata;
     return new Promise((resolve, reject) => {
-      this.stub(ep, service).makeUnaryRequest(path, identity, identity, request, this.metadata(), { deadline }, (err, res) => {
+      stub.makeUnaryRequest(codecFor(service, method).path, identity, identity, request, md, { deadline }, (err, res) => {
         if (err !== null || res === undefined) reject(fromServiceError(err ?? new Error('empty response'), ep.raw));
         else resolve(res);
       });

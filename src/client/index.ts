@@ -6,3 +6,4 @@ export type { AnyService, CallOptions, ClientOptions, MethodCodec, TlsOptions } 
 export { ClientError, DeadlineError, grpcCodeNames, isTransportError } from './errors';
 export * from './types';
 export { descriptor, stripDefaults, isEmptyField, int32Types, int64Types, type FieldDescriptor } from './descriptor';
+export { decodeWatchResponse, type WatchResponseLite, type EventLite, type KeyValueLite } from './watch-decode';
