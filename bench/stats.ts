@@ -11,12 +11,6 @@ export function median(xs: number[]): number {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** The q-quantile of sorted samples (the sample at floor(q × n)); NaN for none. */
-export function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-}
-
 export function concat(arrays: Float64Array[]): Float64Array {
   const out = new Float64Array(arrays.reduce((s, a) => s + a.length, 0));
   let at = 0;

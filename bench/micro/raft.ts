@@ -10,7 +10,7 @@ import { noiseBytes, sampleKey, sink, type MicroCase, type MicroSuite } from './
 
 const compactEvery = 20_000;
 
-export function putEntryData(id: bigint): Uint8Array {
+function putEntryData(id: bigint): Uint8Array {
   return encodeRequest({
     id,
     body: { op: 'put', req: { key: sampleKey(42), value: noiseBytes(256), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false } },
@@ -18,7 +18,7 @@ export function putEntryData(id: bigint): Uint8Array {
 }
 
 /** One member's node and its storage, driven the way the server's Ready loop drives it (persist → send → apply → advance). */
-export class Driven {
+class Driven {
   applied = 0;
   readonly outbox: Message[] = [];
 
