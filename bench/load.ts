@@ -18,46 +18,31 @@
 // connections; the report shows the process CPU and each worker's event-loop
 // utilization so a reader can tell whether the load generator, not the
 // server, was the limit.
-import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import {
-  benchKey, connect, connectTimeoutMs, errorText, forEachLimited, method, prefillKeysMax, unary, waitReady,
-} from './workloads/common';
+import { Client } from '../src/client';
 import { makeKvDriver } from './workloads/kv';
-import { leaderEndpoint } from './workloads/leader';
 import { makeKeepAliveDriver } from './workloads/lease';
-import { LoopControl, runLoop, type Driver, type WorkerResult } from './workloads/loop';
+import { connect, connectTimeoutMs, errorText, LoopControl, runLoop, type Driver, type WorkerResult } from './workloads/loop';
 import { parseArgs, type Options } from './workloads/options';
 import { Progress, progressMode } from './workloads/progress';
 import { formatReport, makeReport, runOutputFromWorkers, type RunOutput } from './workloads/report';
 import { makeStmDriver } from './workloads/stm';
 import { runWatch, runWatchGet } from './workloads/watch';
 
-// compare-cluster.ts and compare-single.ts build on these.
-export { benchKey, connect, countError, errorKind, waitReady } from './workloads/common';
-export { parseArgs, type Options } from './workloads/options';
-export { buildReport, formatReport, type Report } from './workloads/report';
-export type { WorkerResult } from './workloads/loop';
+export type { Report } from './workloads/report';
+
+const prefillKeysMax = 100_000;
 
 /** What one worker is asked to do; global indices keep keys and endpoints disjoint across workers. */
 interface WorkerPlan {
-  options: Options;
-  workerIndex: number;
-  workerCount: number;
-  clients: number;
-  connIndices: number[];
-  quota: number;
-  rate: number;
-  value: Uint8Array;
+  options: Options; workerIndex: number; workerCount: number; clients: number; connIndices: number[]; quota: number; rate: number; value: Uint8Array;
   /** One slot per worker (a SharedArrayBuffer across threads): operations completed, for the progress bar. */
   progress: Int32Array;
 }
 
-// ---- one worker's share ------------------------------------------------------
-
-async function makeDriver(plan: WorkerPlan, conns: grpc.Client[], ctl: LoopControl): Promise<Driver> {
+async function makeDriver(plan: WorkerPlan, conns: Client[], ctl: LoopControl): Promise<Driver> {
   const o = plan.options;
   switch (o.op) {
     case 'lease-keepalive': return makeKeepAliveDriver(o, conns, plan.clients, ctl);
@@ -69,9 +54,8 @@ async function makeDriver(plan: WorkerPlan, conns: grpc.Client[], ctl: LoopContr
 /** Connects and sets up (untimed), then after `ready` runs the plan's share of the load. */
 async function runPlan(plan: WorkerPlan, ready: () => Promise<void>): Promise<WorkerResult> {
   const o = plan.options;
-  const conns = plan.connIndices.map((g) => connect(o.endpoints[g % o.endpoints.length] as string));
+  const conns = await connect(plan.connIndices.map((g) => o.endpoints[g % o.endpoints.length] as string), o.durationMaxSeconds);
   try {
-    await waitReady(conns, o.durationMaxSeconds);
     const ctl = new LoopControl(o.durationMaxSeconds);
     const driver = await makeDriver(plan, conns, ctl);
     await ready();
@@ -109,37 +93,25 @@ function makePlans(o: Options, value: Uint8Array, progress: Int32Array): WorkerP
 
 interface Ran { results: WorkerResult[]; cpu: NodeJS.CpuUsage; wallMs: number }
 
+/** Runs the plans: one in this thread, several in worker_threads; the clock and CPU count from when all are set up. */
 async function runWorkers(plans: WorkerPlan[], onGo: () => void): Promise<Ran> {
-  if (plans.length === 1) {
-    let cpuStart = process.cpuUsage();
-    let wallStart = performance.now();
-    const result = await runPlan(plans[0] as WorkerPlan, async () => {
-      cpuStart = process.cpuUsage();
-      wallStart = performance.now();
-      onGo();
-    });
-    return { results: [result], cpu: process.cpuUsage(cpuStart), wallMs: performance.now() - wallStart };
-  }
+  let cpu = process.cpuUsage();
+  let wallStart = performance.now();
+  const go = (): void => { cpu = process.cpuUsage(); wallStart = performance.now(); onGo(); };
+  const ran = (results: WorkerResult[]): Ran => ({ results, cpu: process.cpuUsage(cpu), wallMs: performance.now() - wallStart });
+  if (plans.length === 1) return ran([await runPlan(plans[0] as WorkerPlan, async () => go())]);
   const workers = plans.map((plan) => new Worker(__filename, { workerData: plan }));
-  const readies = workers.map((w) => new Promise<void>((resolve, reject) => {
-    w.once('message', (m: unknown) => (m === 'ready' ? resolve() : reject(new Error(`worker said ${String(m)}`))));
+  const next = <T>(w: Worker, want: (m: unknown) => m is T): Promise<T> => new Promise<T>((resolve, reject) => {
+    w.once('message', (m: unknown) => (want(m) ? resolve(m) : reject(new Error(`worker said ${String(m)}`))));
     w.once('error', reject);
-  }));
-  const killAfterMs = (plans[0] as WorkerPlan).options.durationMaxSeconds * 1000 + connectTimeoutMs + 10_000;
-  const killer = setTimeout(() => { for (const w of workers) void w.terminate(); }, killAfterMs);
+  });
+  const killer = setTimeout(() => { for (const w of workers) void w.terminate(); }, (plans[0] as WorkerPlan).options.durationMaxSeconds * 1000 + connectTimeoutMs + 10_000);
   try {
-    await Promise.all(readies);
-    const done = workers.map((w) => new Promise<WorkerResult>((resolve, reject) => {
-      w.once('message', (m: WorkerResult | string) => (typeof m === 'string' ? reject(new Error(`worker said ${m}`)) : resolve(m)));
-      w.once('error', reject);
-      w.once('exit', (code) => reject(new Error(`worker exited (${code}) before reporting`)));
-    }));
-    const cpuStart = process.cpuUsage();
-    const wallStart = performance.now();
-    onGo();
+    await Promise.all(workers.map((w) => next(w, (m): m is 'ready' => m === 'ready')));
+    const done = workers.map((w) => next(w, (m): m is WorkerResult => typeof m === 'object'));
+    go();
     for (const w of workers) w.postMessage('go');
-    const results = await Promise.all(done);
-    return { results, cpu: process.cpuUsage(cpuStart), wallMs: performance.now() - wallStart };
+    return ran(await Promise.all(done));
   } finally {
     clearTimeout(killer);
     for (const w of workers) void w.terminate();
@@ -147,40 +119,40 @@ async function runWorkers(plans: WorkerPlan[], onGo: () => void): Promise<Ran> {
 }
 
 function workerMain(): void {
-  const plan = workerData as WorkerPlan;
   const port = parentPort;
   if (port === null) throw new Error('worker without parentPort');
-  const ready = (): Promise<void> => new Promise((resolve) => {
-    port.once('message', () => resolve());
-    port.postMessage('ready');
-  });
-  runPlan(plan, ready).then(
-    (r) => {
-      const transfer: ArrayBuffer[] = [r.latenciesMs.buffer as ArrayBuffer];
-      if (r.seriesOf !== undefined) transfer.push(r.seriesOf.buffer as ArrayBuffer);
-      port.postMessage(r, transfer);
-    },
+  const ready = (): Promise<void> => new Promise((resolve) => { port.once('message', () => resolve()); port.postMessage('ready'); });
+  runPlan(workerData as WorkerPlan, ready).then(
+    (r) => port.postMessage(r, [r.latenciesMs.buffer as ArrayBuffer, ...(r.seriesOf !== undefined ? [r.seriesOf.buffer as ArrayBuffer] : [])]),
     (e: unknown) => { port.postMessage(`error: ${errorText(e)}`); process.exit(1); },
   );
 }
 
-// ---- prefill ---------------------------------------------------------------
-
+/** --prefill: range's key space put once, untimed, by keel-bench's own put workload (32 clients). */
 async function prefill(o: Options, value: Buffer): Promise<void> {
-  const keys = Math.min(o.keySpaceSize, prefillKeysMax);
-  const put = method('KV', 'Put');
-  const conns = o.endpoints.map(connect);
-  await waitReady(conns, o.durationMaxSeconds);
-  const deadline = new Date(Date.now() + o.durationMaxSeconds * 1000);
-  let failures = 0;
-  let lastError = '';
-  await forEachLimited(Array.from({ length: keys }, (_, n) => n), 32, async (n) => {
-    if (failures > 100) return;
-    await unary(conns[n % conns.length] as grpc.Client, put, put.requestSerialize({ key: benchKey(n, o.keySize), value }), deadline)
-      .catch((e: unknown) => { failures++; lastError = errorText(e); });
-  });
+  const total = Math.min(o.keySpaceSize, prefillKeysMax);
+  const put: Options = { ...o, op: 'put', sequentialKeys: true };
+  const conns = await connect(o.endpoints, o.durationMaxSeconds);
+  const ctl = new LoopControl(o.durationMaxSeconds);
+  const r = await runLoop(makeKvDriver(put, conns, value, ctl), { clients: 32, quota: total, rate: 0, progress: new Int32Array(1), progressSlot: 0, workerIndex: 0, workerCount: 1 }, ctl);
   for (const c of conns) c.close();
-  if (failures > 0) throw new Error(`prefill: ${failures} puts failed (${lastError})`);
+  if (r.count < total) throw new Error(`prefill: ${total - r.count} puts failed (${Object.keys(r.errors).join('; ')})`);
+}
+
+/** --target-leader: the endpoint whose Maintenance.Status says it leads (header.member_id == leader), as etcd's benchmark. */
+async function leaderEndpoint(endpoints: string[]): Promise<string> {
+  const seen: string[] = [];
+  const answers = await Promise.all(endpoints.map(async (e) => {
+    const client = new Client({ endpoints: [e] });
+    const s = await client.status({ timeoutMs: 3_000 }).catch((err: unknown) => { seen.push(`${e}: ${errorText(err)}`); });
+    client.close();
+    const member = String(s?.header?.member_id ?? '');
+    if (s !== undefined) seen.push(`${e}: member ${member}, leader ${s.leader}`);
+    return member !== '' && member !== '0' && member === String(s?.leader) ? e : undefined;
+  }));
+  const leader = answers.find((a) => a !== undefined);
+  if (leader === undefined) throw new Error(`--target-leader: no endpoint is the leader (${seen.join('; ')})`);
+  return leader;
 }
 
 // ---- entry -----------------------------------------------------------------

@@ -4,8 +4,8 @@
 //                             [--only keel|etcd] [--inflight N] [--json]
 //
 // Starts a keel cluster (node bin/keel.js) and then an etcd cluster with the
-// same flags (loopback ports, temporary data dirs), one after the other so
-// they never compete for the machine. Each is loaded with N distinct keys of
+// same flags (bench/procs.ts: loopback ports, temporary data dirs), one after
+// the other so they never compete for the machine. Each is loaded with N distinct keys of
 // 8–16 bytes and random values through Txn requests of up to 128 puts (etcd's
 // default --max-txn-ops), many in flight, spread over every member. Once every
 // member serves all N keys and the members' CPU has gone quiet, it reads
@@ -13,15 +13,11 @@
 // summed) and the data dirs' size, then stops the cluster. Every process it
 // starts is tracked by PID and stopped on exit, error and Ctrl-C; its
 // temporary dirs are removed.
-import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { etcdService } from '../src/proto';
-import { connect, waitReady } from './load';
-import { cpuSeconds, freePort, installSignalHandlers, repoRoot, serverEnv, spawnTracked, stopPid } from './servers';
+import { Client, type TxnRequest } from '../src/client';
+import { cpuSeconds, errorMessage, etcdBins, etcdSpec, installSignalHandlers, keelSpec, sleep, startCluster, statusKiB, stopCluster, type Cluster } from './procs';
 
 const usage = `usage: node dist/bench/memory.js [--keys N] [--val-size 256] [--members 1|3] [--etcd 3.4|3.5]
                                 [--only keel|etcd] [--inflight N] [--json]`;
@@ -30,7 +26,6 @@ const usage = `usage: node dist/bench/memory.js [--keys N] [--val-size 256] [--m
 const keysMax = 10_000_000;
 const putsPerTxn = 128;
 const inflightMax = 256;
-const startTimeoutMs = 60_000;
 const loadTimeoutMs = 1_800_000;
 const requestTimeoutMs = 60_000;
 const quiesceTimeoutMs = 180_000;
@@ -38,47 +33,32 @@ const quiescePollMs = 1_000;
 /** CPU seconds per second below which a member counts as quiet. */
 const quietCoresMax = 0.03;
 const quietPollsNeeded = 3;
-const logTailLinesMax = 40;
-const readyLine = 'ready to serve client requests';
-const etcdBins: Record<string, string> = { '3.4': '/usr/bin/etcd', '3.5': '/opt/etcd35/usr/bin/etcd' };
-
-interface Options {
-  keys: number;
-  valSize: number;
-  members: number;
-  etcd: string;
-  only: 'keel' | 'etcd' | undefined;
-  inflight: number;
-  json: boolean;
-}
 
 function fail(message: string): never {
   process.stderr.write(`bench-memory: ${message}\n${usage}\n`);
   process.exit(2);
 }
 
-function parseArgs(argv: string[]): Options {
-  const o: Options = { keys: 100_000, valSize: 256, members: 3, etcd: '3.4', only: undefined, inflight: 32, json: false };
+function parseArgs(argv: string[]) {
+  const o = { keys: 100_000, valSize: 256, members: 3, etcd: '3.4', only: undefined as 'keel' | 'etcd' | undefined, inflight: 32, json: false };
   const int = (name: string, raw: string | undefined, min: number, max: number): number => {
     const n = Number(raw);
-    if (raw === undefined || !Number.isInteger(n) || n < min || n > max) fail(`--${name} must be an integer in [${min}, ${max}]`);
-    return n;
+    return raw !== undefined && Number.isInteger(n) && n >= min && n <= max ? n : fail(`--${name} must be an integer in [${min}, ${max}]`);
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    switch (arg) {
-      case '--keys': o.keys = int('keys', argv[++i], 1, keysMax); break;
-      case '--val-size': o.valSize = int('val-size', argv[++i], 0, 1 << 20); break;
-      case '--members': o.members = int('members', argv[++i], 1, 3); if (o.members === 2) fail('--members is 1 or 3'); break;
-      case '--etcd': o.etcd = argv[++i] ?? ''; if (etcdBins[o.etcd] === undefined) fail('--etcd is 3.4 or 3.5'); break;
-      case '--only': { const v = argv[++i]; if (v !== 'keel' && v !== 'etcd') fail('--only is keel or etcd'); o.only = v; break; }
-      case '--inflight': o.inflight = int('inflight', argv[++i], 1, inflightMax); break;
-      case '--json': o.json = true; break;
-      default: fail(`unknown argument ${arg}`);
-    }
+    if (arg === '--keys') o.keys = int('keys', argv[++i], 1, keysMax);
+    else if (arg === '--val-size') o.valSize = int('val-size', argv[++i], 0, 1 << 20);
+    else if (arg === '--members') o.members = [1, 3].includes(Number(argv[++i])) ? Number(argv[i]) : fail('--members is 1 or 3');
+    else if (arg === '--etcd') o.etcd = etcdBins[argv[++i] ?? ''] !== undefined ? argv[i] as string : fail('--etcd is 3.4 or 3.5');
+    else if (arg === '--only') o.only = argv[++i] === 'keel' || argv[i] === 'etcd' ? argv[i] as 'keel' | 'etcd' : fail('--only is keel or etcd');
+    else if (arg === '--inflight') o.inflight = int('inflight', argv[++i], 1, inflightMax);
+    else if (arg === '--json') o.json = true;
+    else fail(`unknown argument ${arg}`);
   }
   return o;
 }
+type Options = ReturnType<typeof parseArgs>;
 
 function say(s: string): void {
   process.stderr.write(`bench-memory: ${s}\n`);
@@ -92,179 +72,37 @@ export function memoryKey(i: number): Buffer {
   return Buffer.from(head + 'abcdefgh'.slice(0, (i * 5) % 9), 'latin1');
 }
 
-function bytesField(field: number, b: Buffer): Buffer[] {
-  return [Buffer.from([(field << 3) | 2]), varint(b.length), b];
-}
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  let u = n;
-  while (u >= 128) { out.push((u % 128) | 0x80); u = Math.floor(u / 128); }
-  out.push(u);
-  return Buffer.from(out);
-}
-
-/** TxnRequest{success: [RequestOp{request_put: PutRequest{key, value}}...]}, encoded by hand (fields 2 / 2 / 1, 2). */
-export function encodePutTxn(first: number, count: number, valSize: number): Buffer {
+/** The txn that puts keys [first, first + count) with random values. */
+function putTxn(first: number, count: number, valSize: number): TxnRequest {
   const values = randomBytes(count * valSize);
-  const parts: Buffer[] = [];
-  for (let j = 0; j < count; j++) {
-    const put = Buffer.concat([...bytesField(1, memoryKey(first + j)), ...bytesField(2, values.subarray(j * valSize, (j + 1) * valSize))]);
-    const op = Buffer.concat(bytesField(2, put));
-    parts.push(...bytesField(2, op));
-  }
-  return Buffer.concat(parts);
-}
-
-const KV = etcdService('KV');
-const identity = (b: Buffer): Buffer => b;
-
-function kvMethod(name: 'Txn' | 'Range'): grpc.MethodDefinition<object, object> {
-  const m = KV.service[name];
-  if (m === undefined) throw new Error(`KV.${name} missing from the proto`);
-  return m as grpc.MethodDefinition<object, object>;
-}
-
-function unaryRaw(client: grpc.Client, method: grpc.MethodDefinition<object, object>, body: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest<Buffer, Buffer>(method.path, identity, identity, body, new grpc.Metadata(),
-      { deadline: new Date(Date.now() + requestTimeoutMs) }, (err, res) => (err || res === undefined ? reject(err ?? new Error('no response')) : resolve(res)));
-  });
+  return { compare: [], failure: [], success: Array.from({ length: count }, (_, j) => ({ request_put: { key: memoryKey(first + j), value: values.subarray(j * valSize, (j + 1) * valSize) } })) };
 }
 
 /** Keys a member serves locally (serializable count over the whole 'k' range). */
-async function countKeys(client: grpc.Client): Promise<number> {
-  const m = kvMethod('Range');
-  const body = m.requestSerialize({ key: Buffer.from('k'), range_end: Buffer.from('l'), count_only: true, serializable: true });
-  const res = m.responseDeserialize(await unaryRaw(client, m, body)) as { count?: string };
+async function countKeys(client: Client): Promise<number> {
+  const res = await client.range({ key: Buffer.from('k'), range_end: Buffer.from('l'), count_only: true, serializable: true }, { timeoutMs: requestTimeoutMs });
   return Number(res.count ?? 0);
-}
-
-// ---- clusters --------------------------------------------------------------------
-
-interface Member { name: string; pid: number; endpoint: string; dataDir: string; tail: string[] }
-interface Cluster { side: string; version: string; command: string; members: Member[]; dir: string }
-
-const myTempDirs = new Set<string>();
-process.on('exit', () => { for (const d of myTempDirs) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } } });
-
-function startMember(bin: string, args: string[], logFile: string, m: Member): Promise<void> {
-  const child = spawnTracked(bin, args, serverEnv());
-  m.pid = child.pid as number;
-  const log = fs.createWriteStream(logFile);
-  child.once('exit', () => log.end());
-  return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    let partial = '';
-    const timer = setTimeout(() => done(new Error(`${m.name}: no "${readyLine}" within ${startTimeoutMs / 1000}s`)), startTimeoutMs);
-    const done = (e?: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (e === undefined) resolve();
-      else reject(new Error(`${e.message}\n    ${m.tail.slice(-8).join('\n    ')}`));
-    };
-    const scan = (chunk: Buffer): void => {
-      log.write(chunk);
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      if (partial.length > 65_536) partial = '';
-      for (const line of lines) {
-        if (line.trim() === '') continue;
-        m.tail.push(line.slice(0, 300));
-        if (m.tail.length > logTailLinesMax) m.tail.shift();
-        if (line.includes(readyLine)) done();
-      }
-    };
-    child.stdout?.on('data', scan);
-    child.stderr?.on('data', scan);
-    child.once('error', (e) => done(e));
-    child.once('exit', (code, sig) => done(new Error(`${m.name} exited (${code ?? sig}) before it was ready`)));
-  });
-}
-
-async function startCluster(side: 'keel' | 'etcd', o: Options): Promise<Cluster> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `keel-bench-memory-${side}-`));
-  myTempDirs.add(dir);
-  const keelBin = path.join(repoRoot, 'bin', 'keel.js');
-  const bin = side === 'keel' ? process.execPath : (etcdBins[o.etcd] as string);
-  if (!fs.existsSync(side === 'keel' ? keelBin : bin)) throw new Error(`${side === 'keel' ? keelBin : bin} not found`);
-  const pre = side === 'keel' ? [keelBin] : [];
-  const ports: number[] = [];
-  for (let i = 0; i < 2 * o.members; i++) ports.push(await freePort());
-  const names = Array.from({ length: o.members }, (_, i) => `m${i + 1}`);
-  const peerUrl = (i: number): string => `http://127.0.0.1:${ports[o.members + i] as number}`;
-  const initialCluster = names.map((n, i) => `${n}=${peerUrl(i)}`).join(',');
-  const members: Member[] = [];
-  const readies: Promise<void>[] = [];
-  let command = '';
-  for (let i = 0; i < o.members; i++) {
-    const name = names[i] as string;
-    const clientUrl = `http://127.0.0.1:${ports[i] as number}`;
-    const dataDir = path.join(dir, name);
-    const flags = ['--name', name, '--data-dir', dataDir, '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
-      '--listen-peer-urls', peerUrl(i), '--initial-advertise-peer-urls', peerUrl(i), '--initial-cluster', initialCluster,
-      '--initial-cluster-state', 'new', '--initial-cluster-token', `bench-memory-${side}`];
-    if (i === 0) command = `${side === 'keel' ? 'node bin/keel.js' : bin} ${flags.join(' ')}`;
-    const m: Member = { name, pid: 0, endpoint: `127.0.0.1:${ports[i] as number}`, dataDir, tail: [] };
-    members.push(m);
-    readies.push(startMember(bin, [...pre, ...flags], path.join(dir, `${name}.log`), m));
-  }
-  const cluster: Cluster = { side, version: versionOf(bin, [...pre, '--version']), command, members, dir };
-  try {
-    await Promise.all(readies);
-  } catch (e) {
-    await stopCluster(cluster);
-    throw e;
-  }
-  return cluster;
-}
-
-async function stopCluster(c: Cluster): Promise<void> {
-  await Promise.all(c.members.map((m) => (m.pid > 0 ? stopPid(m.pid) : Promise.resolve())));
-  fs.rmSync(c.dir, { recursive: true, force: true });
-  myTempDirs.delete(c.dir);
-}
-
-function versionOf(bin: string, args: string[]): string {
-  const r = spawnSync(bin, args, { cwd: repoRoot, timeout: 15_000, encoding: 'utf8' });
-  return (`${r.stdout ?? ''}`.split('\n').find((l) => l.trim() !== '') ?? '').trim().slice(0, 80);
 }
 
 // ---- load and quiesce --------------------------------------------------------------
 
-/** Puts keys [0, N) in txns of up to 128 puts, `inflight` txns at once, round-robin over the members. */
+/** Puts keys [0, N) in txns of up to 128 puts, `inflight` txns at once, round-robin over the members; then waits until each member serves them all. */
 async function load(c: Cluster, o: Options): Promise<number> {
-  const clients = c.members.map((m) => connect(m.endpoint));
+  const clients = c.members.map((m) => new Client({ endpoints: [m.endpoint], ownConnection: true }));
   try {
-    await waitReady(clients, 10);
-    const txn = kvMethod('Txn');
     const txnCount = Math.ceil(o.keys / putsPerTxn);
-    const deadline = Date.now() + loadTimeoutMs;
     const t0 = Date.now();
-    let next = 0;
-    let done = 0;
-    let lastReport = t0;
-    const worker = async (w: number): Promise<void> => {
-      for (let n = 0; n < txnCount && next < txnCount; n++) {
-        if (Date.now() > deadline) throw new Error(`load did not finish within ${loadTimeoutMs / 1000}s`);
+    let [next, lastReport] = [0, t0];
+    await Promise.all(Array.from({ length: Math.min(o.inflight, txnCount) }, async (_, w) => {
+      while (next < txnCount) {
+        if (Date.now() - t0 > loadTimeoutMs) throw new Error(`load did not finish within ${loadTimeoutMs / 1000}s`);
         const t = next++;
         const first = t * putsPerTxn;
-        const body = encodePutTxn(first, Math.min(putsPerTxn, o.keys - first), o.valSize);
-        const client = clients[(t + w) % clients.length] as grpc.Client;
-        const res = await unaryRaw(client, txn, body);
-        if (t === 0) {
-          const decoded = txn.responseDeserialize(res) as { succeeded?: boolean };
-          if (decoded.succeeded !== true) throw new Error('the first load txn did not succeed');
-        }
-        done++;
-        if (Date.now() - lastReport > 10_000) {
-          lastReport = Date.now();
-          say(`${c.side}: ${Math.min(done * putsPerTxn, o.keys)} of ${o.keys} keys after ${((lastReport - t0) / 1000).toFixed(0)} s`);
-        }
+        const res = await (clients[(t + w) % clients.length] as Client).txn(putTxn(first, Math.min(putsPerTxn, o.keys - first), o.valSize), { timeoutMs: requestTimeoutMs });
+        if (res.succeeded !== true) throw new Error(`load txn ${t} did not succeed`);
+        if (Date.now() - lastReport > 10_000) say(`${c.name}: ${Math.min(next * putsPerTxn, o.keys)} of ${o.keys} keys after ${(((lastReport = Date.now()) - t0) / 1000).toFixed(0)} s`);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(o.inflight, txnCount) }, (_, w) => worker(w)));
+    }));
     const seconds = (Date.now() - t0) / 1000;
     await waitAllKeys(clients, o.keys);
     return seconds;
@@ -273,7 +111,7 @@ async function load(c: Cluster, o: Options): Promise<number> {
   }
 }
 
-async function waitAllKeys(clients: grpc.Client[], keys: number): Promise<void> {
+async function waitAllKeys(clients: Client[], keys: number): Promise<void> {
   const deadline = Date.now() + quiesceTimeoutMs;
   let counts: number[] = [];
   for (let i = 0; i < quiesceTimeoutMs / quiescePollMs && Date.now() < deadline; i++) {
@@ -297,40 +135,11 @@ async function waitQuiet(c: Cluster): Promise<number> {
     quiet = busiest < quietCoresMax ? quiet + 1 : 0;
     if (quiet >= quietPollsNeeded) return (Date.now() - t0) / 1000;
   }
-  say(`${c.side}: members still busy after ${quiesceTimeoutMs / 1000}s; measuring anyway`);
+  say(`${c.name}: members still busy after ${quiesceTimeoutMs / 1000}s; measuring anyway`);
   return (Date.now() - t0) / 1000;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 // ---- measuring -------------------------------------------------------------------
-
-interface MemberMemory { name: string; rssMiB: number; hwmMiB: number; anonMiB: number; fileMiB: number; dataDirMiB: number }
-
-interface SideResult {
-  side: string;
-  version: string;
-  command: string;
-  loadSeconds: number;
-  quietSeconds: number;
-  rssMiB: number;
-  hwmMiB: number;
-  anonMiB: number;
-  fileMiB: number;
-  dataDirMiB: number;
-  members: MemberMemory[];
-}
-
-function statusMiB(pid: number, field: string): number {
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 /** Bytes of the files under dir (bounded walk). */
 function dirBytes(dir: string): number {
@@ -338,37 +147,32 @@ function dirBytes(dir: string): number {
   const stack = [dir];
   for (let visited = 0; stack.length > 0 && visited < 100_000; visited++) {
     const d = stack.pop() as string;
-    let names: fs.Dirent[];
+    let names: fs.Dirent[] = [];
     try { names = fs.readdirSync(d, { withFileTypes: true }); } catch { continue; }
     for (const e of names) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) { try { total += fs.statSync(p).size; } catch { /* removed meanwhile */ } }
+      if (e.isDirectory()) stack.push(path.join(d, e.name));
+      else if (e.isFile()) { try { total += fs.statSync(path.join(d, e.name)).size; } catch { /* removed meanwhile */ } }
     }
   }
   return total;
 }
 
-function measure(c: Cluster, loadSeconds: number, quietSeconds: number): SideResult {
-  const members = c.members.map((m): MemberMemory => ({
-    name: m.name,
-    rssMiB: statusMiB(m.pid, 'VmRSS'),
-    hwmMiB: statusMiB(m.pid, 'VmHWM'),
-    anonMiB: statusMiB(m.pid, 'RssAnon'),
-    fileMiB: statusMiB(m.pid, 'RssFile'),
-    dataDirMiB: dirBytes(m.dataDir) / 1048576,
+const fields = { rssMiB: 'VmRSS', hwmMiB: 'VmHWM', anonMiB: 'RssAnon', fileMiB: 'RssFile' } as const;
+type Memory = Record<keyof typeof fields | 'dataDirMiB', number>;
+
+function measure(c: Cluster, loadSeconds: number, quietSeconds: number) {
+  const members = c.members.map((m) => ({
+    name: m.name, dataDirMiB: dirBytes(m.dataDir) / 1048576,
+    ...Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, statusKiB(m.pid, f) / 1024])) as Record<keyof typeof fields, number>,
   }));
-  const sum = (f: (m: MemberMemory) => number): number => members.reduce((s, m) => s + f(m), 0);
-  return {
-    side: c.side, version: c.version, command: c.command, loadSeconds, quietSeconds,
-    rssMiB: sum((m) => m.rssMiB), hwmMiB: sum((m) => m.hwmMiB), anonMiB: sum((m) => m.anonMiB), fileMiB: sum((m) => m.fileMiB),
-    dataDirMiB: sum((m) => m.dataDirMiB), members,
-  };
+  const sum = Object.fromEntries([...Object.keys(fields), 'dataDirMiB'].map((k) => [k, members.reduce((s, m) => s + m[k as keyof Memory], 0)])) as Memory;
+  return { side: c.name === 'keel' ? 'keel' : 'etcd', version: c.version, command: c.members.find((m) => m.name === 'm1')?.command ?? '', loadSeconds, quietSeconds, ...sum, members };
 }
+type SideResult = ReturnType<typeof measure>;
 
 async function runSide(side: 'keel' | 'etcd', o: Options): Promise<SideResult> {
   say(`${side}: starting ${o.members} member(s)`);
-  const c = await startCluster(side, o);
+  const c = await startCluster(side === 'keel' ? keelSpec(o.members) : etcdSpec(o.members, o.etcd), say);
   try {
     say(`${side}: loading ${o.keys} keys of ${o.valSize} B`);
     const loadSeconds = await load(c, o);
@@ -387,26 +191,19 @@ async function runSide(side: 'keel' | 'etcd', o: Options): Promise<SideResult> {
 
 // ---- report ------------------------------------------------------------------------
 
-function f1(n: number): string {
-  return Number.isFinite(n) ? n.toFixed(1) : '-';
-}
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '-');
+const memText = (m: Memory, dir: string): string => `VmRSS ${f1(m.rssMiB)} MiB  VmHWM ${f1(m.hwmMiB)} MiB  (RssAnon ${f1(m.anonMiB)}, RssFile ${f1(m.fileMiB)})  ${dir} ${f1(m.dataDirMiB)} MiB`;
 
 function format(o: Options, results: SideResult[]): string {
-  const lines: string[] = [];
-  lines.push(`memory: ${o.keys} keys of 8-16 B, ${o.valSize} B random values, ${o.members} member(s) each, txns of ${putsPerTxn} puts, ${o.inflight} in flight`);
+  const lines = [`memory: ${o.keys} keys of 8-16 B, ${o.valSize} B random values, ${o.members} member(s) each, txns of ${putsPerTxn} puts, ${o.inflight} in flight`];
   for (const r of results) {
-    lines.push('', `${r.side}: ${r.version}`, `  ${r.command}`);
-    lines.push(`  load ${f1(r.loadSeconds)} s (${Math.round(o.keys / r.loadSeconds)} keys/s), quiet after ${f1(r.quietSeconds)} s`);
-    lines.push(`  sum   VmRSS ${f1(r.rssMiB)} MiB  VmHWM ${f1(r.hwmMiB)} MiB  (RssAnon ${f1(r.anonMiB)}, RssFile ${f1(r.fileMiB)})  data dirs ${f1(r.dataDirMiB)} MiB`);
-    for (const m of r.members) {
-      lines.push(`  ${m.name.padEnd(5)} VmRSS ${f1(m.rssMiB)} MiB  VmHWM ${f1(m.hwmMiB)} MiB  (RssAnon ${f1(m.anonMiB)}, RssFile ${f1(m.fileMiB)})  data dir ${f1(m.dataDirMiB)} MiB`);
-    }
+    lines.push('', `${r.side}: ${r.version}`, `  ${r.command}`, `  load ${f1(r.loadSeconds)} s (${Math.round(o.keys / r.loadSeconds)} keys/s), quiet after ${f1(r.quietSeconds)} s`);
+    lines.push(`  sum   ${memText(r, 'data dirs')}`, ...r.members.map((m) => `  ${m.name.padEnd(5)} ${memText(m, 'data dir')}`));
   }
-  const keel = results.find((r) => r.side === 'keel');
-  const etcd = results.find((r) => r.side === 'etcd');
+  const [keel, etcd] = [results.find((r) => r.side === 'keel'), results.find((r) => r.side === 'etcd')];
   if (keel !== undefined && etcd !== undefined) {
-    const ratio = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(2) : '-');
-    lines.push('', `keel/etcd: VmRSS ${ratio(keel.rssMiB, etcd.rssMiB)}  VmHWM ${ratio(keel.hwmMiB, etcd.hwmMiB)}  data dir ${ratio(keel.dataDirMiB, etcd.dataDirMiB)}  load time ${ratio(keel.loadSeconds, etcd.loadSeconds)}`);
+    const ratio = (k: 'rssMiB' | 'hwmMiB' | 'dataDirMiB' | 'loadSeconds'): string => (etcd[k] > 0 ? (keel[k] / etcd[k]).toFixed(2) : '-');
+    lines.push('', `keel/etcd: VmRSS ${ratio('rssMiB')}  VmHWM ${ratio('hwmMiB')}  data dir ${ratio('dataDirMiB')}  load time ${ratio('loadSeconds')}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -425,6 +222,6 @@ async function main(): Promise<void> {
 if (require.main === module) {
   main().then(
     () => process.exit(0),
-    (e: unknown) => { process.stderr.write(`bench-memory: ${e instanceof Error ? e.message : String(e)}\n`); process.exit(1); },
+    (e: unknown) => { process.stderr.write(`bench-memory: ${errorMessage(e)}\n`); process.exit(1); },
   );
 }

@@ -59,16 +59,12 @@ function newNode(id: bigint, peers: bigint[], opts: NodeOptions = {}): Driven {
   return new Driven(rn, storage, compacts ?? true);
 }
 
-/**
- * A 3-member in-memory cluster ticked until someone leads (members refuse
- * votes for an election timeout after start); afterwards only the leader is
- * driven and its followers' answers are made up.
- */
-function electedLeader(opts: NodeOptions = {}): { leader: Driven; followers: [bigint, bigint] } {
+/** A 3-member in-memory cluster whose messages are delivered at once; settle() runs it until nothing moves. */
+export function cluster3(opts: NodeOptions = {}): { nodes: Driven[]; settle: () => void } {
   const peers = [1n, 2n, 3n];
   const nodes = peers.map((id) => newNode(id, peers, opts));
   const settle = (): void => {
-    for (let guard = 0; guard < 10_000; guard++) {
+    for (let guard = 0; guard < 1_000_000; guard++) {
       let busy = false;
       for (const n of nodes) {
         n.drain();
@@ -81,13 +77,19 @@ function electedLeader(opts: NodeOptions = {}): { leader: Driven; followers: [bi
     }
     throw new Error('cluster does not settle');
   };
-  for (let t = 0; t < 1000; t++) {
+  // Ticked until someone leads (members refuse votes for an election timeout after start).
+  for (let t = 0; t < 1000 && !nodes.some((n) => n.rn.state === 'leader'); t++) {
     for (const n of nodes) n.rn.tick();
     settle();
-    const leader = nodes.find((n) => n.rn.state === 'leader');
-    if (leader !== undefined) return { leader, followers: peers.filter((id) => id !== leader.rn.id) as [bigint, bigint] };
   }
-  throw new Error('no leader elected');
+  if (!nodes.some((n) => n.rn.state === 'leader')) throw new Error('no leader elected');
+  return { nodes, settle };
+}
+
+/** The leader of a fresh 3-member cluster; afterwards only it is driven, and its followers' answers are made up. */
+function electedLeader(opts: NodeOptions = {}): { leader: Driven; followers: [bigint, bigint] } {
+  const leader = cluster3(opts).nodes.find((n) => n.rn.state === 'leader') as Driven;
+  return { leader, followers: [1n, 2n, 3n].filter((id) => id !== leader.rn.id) as [bigint, bigint] };
 }
 
 function appResp(leader: Driven, from: bigint, index: number): Message {

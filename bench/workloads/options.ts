@@ -1,8 +1,12 @@
 // keel-bench's command line: etcd benchmark's workloads and flag names (and
 // its per-workload defaults), plus keel's own bounds and output flags.
-import {
-  clientsMax, connsMax, eventSamplesMax, streamsMax, totalMax, txnOpsMax, varintBytes, watchersMax, workersMax,
-} from './common';
+
+// Bounds: every loop, queue and buffer in keel-bench has one.
+export const totalMax = 50_000_000;
+export const watchersMax = 1_000_000;
+export const eventSamplesMax = 20_000_000;
+export const txnOpsMax = 1_000;
+export const workersMax = 64;
 
 export const ops = ['put', 'range', 'txn-put', 'txn-mixed', 'watch', 'watch-get', 'lease-keepalive', 'stm'] as const;
 export type Op = (typeof ops)[number];
@@ -10,56 +14,6 @@ export type Isolation = 'c' | 'r' | 's' | 'ss';
 
 /** Workloads whose operations are independent requests, so clients can spread over worker_threads. */
 export const unaryOps: readonly Op[] = ['put', 'range', 'txn-put', 'txn-mixed', 'lease-keepalive', 'stm'];
-
-export interface Options {
-  op: Op;
-  endpoints: string[];
-  targetLeader: boolean;
-  conns: number;
-  clients: number;
-  total: number;
-  keySize: number;
-  valSize: number;
-  keySpaceSize: number;
-  sequentialKeys: boolean;
-  consistency: 'l' | 's';
-  limit: number;
-  rangeKey: string | undefined;
-  rangeEnd: string | undefined;
-  prefill: boolean;
-  rate: number;
-  workers: number;
-  json: boolean;
-  durationMaxSeconds: number;
-  progress: 'auto' | 'on' | 'off';
-  precise: boolean;
-  // txn-put
-  txnOps: number;
-  txnGuard: boolean;
-  randomKeys: boolean;
-  // txn-mixed
-  rwRatio: number;
-  endKey: string | undefined;
-  // watch
-  streams: number;
-  watchPerStream: number;
-  watchedKeyTotal: number;
-  watchPrefix: boolean;
-  putTotal: number;
-  putRate: number;
-  // watch-get
-  watchers: number;
-  events: number;
-  getTotal: number;
-  // lease-keepalive
-  leaseTtl: number;
-  // stm
-  isolation: Isolation;
-  stmKeys: number;
-  keysPerTxn: number;
-  txnWrPercent: number;
-  stmLocker: 'stm' | 'lock-rpc';
-}
 
 export const usage = `usage: keel-bench WORKLOAD [ARGS] [flags]     (npm run bench -- WORKLOAD …)
 workloads (etcd's benchmark tool's, with its flag names and defaults):
@@ -106,67 +60,86 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function intFlag(name: string, raw: string | undefined, min: number, max: number): number {
-  if (raw === undefined) fail(`--${name} needs a value`);
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) fail(`--${name} must be an integer in [${min}, ${max}], got ${raw}`);
-  return n;
-}
+type Key = keyof Options;
+/** A flag: the option it sets, and how: a switch (value), an integer or a number in [min, max], a choice, or a string. */
+type Flag = { key: Key; set?: unknown; int?: [number, number]; num?: [number, number]; choice?: string[]; str?: true; ops?: Op[] };
 
-function numFlag(name: string, raw: string | undefined, min: number, max: number): number {
-  if (raw === undefined) fail(`--${name} needs a value`);
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) fail(`--${name} must be a number in [${min}, ${max}], got ${raw}`);
-  return n;
-}
-
-/** Flags that belong to some workloads only; etcd's benchmark refuses them elsewhere, and so does this. */
-const flagOps: Record<string, readonly Op[]> = {
-  'total': ['put', 'range', 'txn-put', 'txn-mixed', 'lease-keepalive', 'stm'],
-  'rate': ['put', 'range', 'txn-put', 'txn-mixed', 'lease-keepalive', 'stm'],
-  'consistency': ['range', 'txn-mixed'],
-  'limit': ['range', 'txn-mixed'],
-  'prefill': ['range'],
-  'sequential-keys': ['put', 'watch'],
-  'key-space-size': ['put', 'range', 'txn-put', 'txn-mixed', 'watch'],
-  'txn-ops': ['txn-put'],
-  'txn-guard': ['txn-put'],
-  'random-keys': ['txn-put'],
-  'rw-ratio': ['txn-mixed'],
-  'end-key': ['txn-mixed'],
-  'streams': ['watch', 'watch-get'],
-  'watch-per-stream': ['watch'],
-  'watched-key-total': ['watch'],
-  'prefix': ['watch'],
-  'put-total': ['watch'],
-  'put-rate': ['watch'],
-  'watchers': ['watch-get'],
-  'events': ['watch-get'],
-  'get-total': ['watch-get'],
-  'lease-ttl': ['lease-keepalive'],
-  'isolation': ['stm'],
-  'keys': ['stm'],
-  'keys-per-txn': ['stm'],
-  'txn-wr-percent': ['stm'],
-  'stm-locker': ['stm'],
+const unary: Op[] = ['put', 'range', 'txn-put', 'txn-mixed', 'lease-keepalive', 'stm'];
+const flags: Record<string, Flag> = {
+  'endpoints': { key: 'endpoints', str: true },
+  'target-leader': { key: 'targetLeader', set: true },
+  'conns': { key: 'conns', int: [1, 1_000] },
+  'clients': { key: 'clients', int: [1, 10_000] },
+  'total': { key: 'total', int: [1, totalMax], ops: unary },
+  'key-size': { key: 'keySize', int: [1, 16 << 20] },
+  'val-size': { key: 'valSize', int: [0, 16 << 20] },
+  'key-space-size': { key: 'keySpaceSize', int: [1, 2 ** 40], ops: ['put', 'range', 'txn-put', 'txn-mixed', 'watch'] },
+  'sequential-keys': { key: 'sequentialKeys', set: true, ops: ['put', 'watch'] },
+  'consistency': { key: 'consistency', choice: ['l', 's'], ops: ['range', 'txn-mixed'] },
+  'limit': { key: 'limit', int: [0, 2 ** 40], ops: ['range', 'txn-mixed'] },
+  'prefill': { key: 'prefill', set: true, ops: ['range'] },
+  'rate': { key: 'rate', num: [0, 10_000_000], ops: unary },
+  'workers': { key: 'workers', int: [1, workersMax] },
+  'json': { key: 'json', set: true },
+  'duration-max': { key: 'durationMaxSeconds', num: [0.1, 86_400] },
+  'progress': { key: 'progress', set: 'on' },
+  'no-progress': { key: 'progress', set: 'off' },
+  'precise': { key: 'precise', set: true },
+  'txn-ops': { key: 'txnOps', int: [1, txnOpsMax], ops: ['txn-put'] },
+  'txn-guard': { key: 'txnGuard', set: true, ops: ['txn-put'] },
+  'random-keys': { key: 'randomKeys', set: true, ops: ['txn-put'] },
+  'rw-ratio': { key: 'rwRatio', num: [0, 1e9], ops: ['txn-mixed'] },
+  'end-key': { key: 'endKey', str: true, ops: ['txn-mixed'] },
+  'streams': { key: 'streams', int: [1, 10_000], ops: ['watch', 'watch-get'] },
+  'watch-per-stream': { key: 'watchPerStream', int: [1, watchersMax], ops: ['watch'] },
+  'watched-key-total': { key: 'watchedKeyTotal', int: [1, watchersMax], ops: ['watch'] },
+  'prefix': { key: 'watchPrefix', set: true, ops: ['watch'] },
+  'put-total': { key: 'putTotal', int: [1, totalMax], ops: ['watch'] },
+  'put-rate': { key: 'putRate', num: [0, 10_000_000], ops: ['watch'] },
+  'watchers': { key: 'watchers', int: [1, watchersMax], ops: ['watch-get'] },
+  'events': { key: 'events', int: [1, 100_000], ops: ['watch-get'] },
+  'get-total': { key: 'getTotal', int: [1, totalMax], ops: ['watch-get'] },
+  'lease-ttl': { key: 'leaseTtl', int: [1, 9_000_000_000], ops: ['lease-keepalive'] },
+  'isolation': { key: 'isolation', choice: ['c', 'r', 's', 'ss'], ops: ['stm'] },
+  'keys': { key: 'stmKeys', int: [1, 2 ** 40], ops: ['stm'] },
+  'keys-per-txn': { key: 'keysPerTxn', int: [0, txnOpsMax], ops: ['stm'] },
+  'txn-wr-percent': { key: 'txnWrPercent', int: [0, 100], ops: ['stm'] },
+  // etcd's lock-client (the clientv3 mutex recipe) is not offered.
+  'stm-locker': { key: 'stmLocker', choice: ['stm', 'lock-rpc'], ops: ['stm'] },
 };
-
 const aliases: Record<string, string> = { 'watchers-per-stream': 'watch-per-stream' };
 
-export function defaultOptions(): Options {
+/** etcd benchmark's defaults; the names are the Options' fields. */
+export function defaultOptions() {
   return {
-    op: 'put', endpoints: ['127.0.0.1:2379'], targetLeader: false, conns: 1, clients: 1, total: 10_000, keySize: 8, valSize: 8,
-    keySpaceSize: 1, sequentialKeys: false, consistency: 'l', limit: 0, rangeKey: undefined, rangeEnd: undefined,
-    prefill: false, rate: 0, workers: 1, json: false, durationMaxSeconds: 120, progress: 'auto', precise: false,
-    txnOps: 1, txnGuard: false, randomKeys: false, rwRatio: 1, endKey: undefined,
-    streams: 10, watchPerStream: 100, watchedKeyTotal: 1, watchPrefix: false, putTotal: 1000, putRate: 0,
-    watchers: 10_000, events: 8, getTotal: 1_000_000, leaseTtl: 100,
-    isolation: 'r', stmKeys: 1, keysPerTxn: 1, txnWrPercent: 50, stmLocker: 'stm',
+    op: 'put' as Op, endpoints: ['127.0.0.1:2379'], targetLeader: false, conns: 1, clients: 1, total: 10_000, keySize: 8, valSize: 8,
+    keySpaceSize: 1, sequentialKeys: false, consistency: 'l' as 'l' | 's', limit: 0, rangeKey: undefined as string | undefined,
+    rangeEnd: undefined as string | undefined, prefill: false, rate: 0, workers: 1, json: false, durationMaxSeconds: 120,
+    progress: 'auto' as 'auto' | 'on' | 'off', precise: false, txnOps: 1, txnGuard: false, randomKeys: false, rwRatio: 1,
+    endKey: undefined as string | undefined, streams: 10, watchPerStream: 100, watchedKeyTotal: 1, watchPrefix: false, putTotal: 1000,
+    putRate: 0, watchers: 10_000, events: 8, getTotal: 1_000_000, leaseTtl: 100, isolation: 'r' as Isolation, stmKeys: 1, keysPerTxn: 1,
+    txnWrPercent: 50, stmLocker: 'stm' as 'stm' | 'lock-rpc',
   };
+}
+export type Options = ReturnType<typeof defaultOptions>;
+
+function flagValue(name: string, f: Flag, raw: string | undefined): unknown {
+  if (raw === undefined) fail(`--${name} needs a value`);
+  if (f.choice !== undefined) {
+    if (!f.choice.includes(raw)) fail(`--${name} must be one of ${f.choice.join(', ')}, got ${raw}`);
+    return raw;
+  }
+  if (f.str === true) return name === 'endpoints' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
+  const [min, max] = f.int ?? f.num ?? [0, 0];
+  const n = Number(raw);
+  const ok = f.int !== undefined ? Number.isInteger(n) : Number.isFinite(n);
+  if (!ok || n < min || n > max) fail(`--${name} must be ${f.int !== undefined ? 'an integer' : 'a number'} in [${min}, ${max}], got ${raw}`);
+  return n;
 }
 
 export function parseArgs(argv: string[]): Options {
   const o = defaultOptions();
+  const bag = o as unknown as Record<string, unknown>;
   const positional: string[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -175,97 +148,34 @@ export function parseArgs(argv: string[]): Options {
     const eq = arg.indexOf('=');
     const given = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
     const name = aliases[given] ?? given;
-    const inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    const value = (): string | undefined => (inline !== undefined ? inline : argv[++i]);
+    if (name === 'help') { process.stdout.write(`${usage}\n`); process.exit(0); }
+    const f = flags[name];
+    if (f === undefined) fail(`unknown flag --${name}`);
     seen.add(name);
-    setFlag(o, name, value);
+    bag[f.key] = f.set !== undefined ? f.set : flagValue(name, f, eq >= 0 ? arg.slice(eq + 1) : argv[++i]);
   }
   const op = positional.shift();
   if (op === undefined || !(ops as readonly string[]).includes(op)) fail(`first argument must be one of ${ops.join(', ')}`);
   o.op = op as Op;
   for (const name of seen) {
-    const allowed = flagOps[name];
+    const allowed = flags[name]?.ops;
     if (allowed !== undefined && !allowed.includes(o.op)) fail(`--${name} does not apply to ${o.op} (only ${allowed.join(', ')})`);
   }
   if (o.op === 'range' || o.op === 'txn-mixed') { o.rangeKey = positional.shift(); o.rangeEnd = positional.shift(); }
   if (positional.length > 0) fail(`unexpected argument ${positional[0]}`);
-  applyWorkloadDefaults(o, seen);
-  validate(o);
-  return o;
-}
-
-function setFlag(o: Options, name: string, value: () => string | undefined): void {
-  switch (name) {
-    case 'endpoints': o.endpoints = (value() ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''); break;
-    case 'target-leader': o.targetLeader = true; break;
-    case 'conns': o.conns = intFlag(name, value(), 1, connsMax); break;
-    case 'clients': o.clients = intFlag(name, value(), 1, clientsMax); break;
-    case 'total': o.total = intFlag(name, value(), 1, totalMax); break;
-    case 'key-size': o.keySize = intFlag(name, value(), 1, 16 << 20); break;
-    case 'val-size': o.valSize = intFlag(name, value(), 0, 16 << 20); break;
-    case 'key-space-size': o.keySpaceSize = intFlag(name, value(), 1, 2 ** 40); break;
-    case 'sequential-keys': o.sequentialKeys = true; break;
-    case 'consistency': {
-      const c = value();
-      if (c !== 'l' && c !== 's') fail('--consistency must be l or s');
-      o.consistency = c;
-      break;
-    }
-    case 'limit': o.limit = intFlag(name, value(), 0, 2 ** 40); break;
-    case 'prefill': o.prefill = true; break;
-    case 'rate': o.rate = numFlag(name, value(), 0, 10_000_000); break;
-    case 'workers': o.workers = intFlag(name, value(), 1, workersMax); break;
-    case 'json': o.json = true; break;
-    case 'duration-max': o.durationMaxSeconds = numFlag(name, value(), 0.1, 86_400); break;
-    case 'progress': o.progress = 'on'; break;
-    case 'no-progress': o.progress = 'off'; break;
-    case 'precise': o.precise = true; break;
-    case 'txn-ops': o.txnOps = intFlag(name, value(), 1, txnOpsMax); break;
-    case 'txn-guard': o.txnGuard = true; break;
-    case 'random-keys': o.randomKeys = true; break;
-    case 'rw-ratio': o.rwRatio = numFlag(name, value(), 0, 1e9); break;
-    case 'end-key': o.endKey = value() ?? fail('--end-key needs a value'); break;
-    case 'streams': o.streams = intFlag(name, value(), 1, streamsMax); break;
-    case 'watch-per-stream': o.watchPerStream = intFlag(name, value(), 1, watchersMax); break;
-    case 'watched-key-total': o.watchedKeyTotal = intFlag(name, value(), 1, watchersMax); break;
-    case 'prefix': o.watchPrefix = true; break;
-    case 'put-total': o.putTotal = intFlag(name, value(), 1, totalMax); break;
-    case 'put-rate': o.putRate = numFlag(name, value(), 0, 10_000_000); break;
-    case 'watchers': o.watchers = intFlag(name, value(), 1, watchersMax); break;
-    case 'events': o.events = intFlag(name, value(), 1, 100_000); break;
-    case 'get-total': o.getTotal = intFlag(name, value(), 1, totalMax); break;
-    case 'lease-ttl': o.leaseTtl = intFlag(name, value(), 1, 9_000_000_000); break;
-    case 'isolation': {
-      const v = value();
-      if (v !== 'c' && v !== 'r' && v !== 's' && v !== 'ss') fail('--isolation must be c, r, s or ss');
-      o.isolation = v;
-      break;
-    }
-    case 'keys': o.stmKeys = intFlag(name, value(), 1, 2 ** 40); break;
-    case 'keys-per-txn': o.keysPerTxn = intFlag(name, value(), 0, txnOpsMax); break;
-    case 'txn-wr-percent': o.txnWrPercent = intFlag(name, value(), 0, 100); break;
-    case 'stm-locker': {
-      const v = value();
-      if (v !== 'stm' && v !== 'lock-rpc') fail('--stm-locker must be stm or lock-rpc (etcd\'s lock-client is not offered)');
-      o.stmLocker = v;
-      break;
-    }
-    case 'help': process.stdout.write(`${usage}\n`); process.exit(0); break;
-    default: fail(`unknown flag --${name}`);
-  }
-}
-
-/** etcd's benchmark gives some workloads their own defaults for shared flag names. */
-function applyWorkloadDefaults(o: Options, seen: Set<string>): void {
+  // etcd's benchmark gives some workloads their own defaults for shared flag names.
   if (o.op === 'watch' && !seen.has('key-size')) o.keySize = 32;
   if (o.op === 'stm' && !seen.has('key-size')) o.keySize = 16;
   if (o.op === 'watch-get' && !seen.has('streams')) o.streams = 1;
   if (o.op === 'txn-mixed' && !seen.has('limit')) o.limit = 1000;
+  validate(o);
+  return o;
 }
 
 function validate(o: Options): void {
   if (o.endpoints.length === 0) fail('--endpoints is empty');
-  o.endpoints = o.endpoints.map(normalizeEndpoint);
+  for (const e of o.endpoints) if (/^(https|unixs):\/\//.test(e)) fail(`TLS endpoints are not supported: ${e}`);
+  o.endpoints = o.endpoints.map((e) => e.replace(/^http:\/\//, ''));
   if (o.workers > 1 && !unaryOps.includes(o.op)) fail(`--workers applies to ${unaryOps.join(', ')}`);
   if (o.workers > o.clients) o.workers = o.clients;
   const keys = o.op === 'stm' ? o.stmKeys : o.keySpaceSize;
@@ -274,13 +184,26 @@ function validate(o: Options): void {
     fail(`expected --txn-ops no larger than --key-space-size, got txn-ops(${o.txnOps}) key-space-size(${o.keySpaceSize})`);
   }
   if (o.op === 'stm' && o.keysPerTxn > o.stmKeys) fail(`expected --keys-per-txn between 0 and ${o.stmKeys}, got (${o.keysPerTxn})`);
-  // The put index travels in the first 4 value bytes, so each event finds its put's send time.
-  if (o.op === 'watch' && o.valSize < 4) fail('watch needs --val-size 4 or more (the put index travels in the value)');
+  // The put index and a run nonce travel in the first 8 value bytes, so each event finds its put's send time.
+  if (o.op === 'watch' && o.valSize < 8) fail('watch needs --val-size 8 or more (the put index travels in the value)');
   if (o.op === 'watch' && o.putTotal > eventSamplesMax) fail(`watch: --put-total must be at most ${eventSamplesMax}`);
   if (o.op === 'watch' && o.streams * o.watchPerStream > watchersMax) fail(`--streams × --watch-per-stream must be at most ${watchersMax}`);
 }
 
-function normalizeEndpoint(e: string): string {
-  if (e.startsWith('https://') || e.startsWith('unixs://')) fail(`TLS endpoints are not supported: ${e}`);
-  return e.replace(/^http:\/\//, '');
+/** Bytes of Go's binary.PutVarint(n) for n >= 0 (zigzag: 2n as uvarint). */
+export function varintBytes(n: number): number {
+  let u = n * 2;
+  let bytes = 1;
+  while (u >= 128) { u = Math.floor(u / 128); bytes++; }
+  return bytes;
+}
+
+/** The key etcd's benchmark uses: key-size zero bytes with PutVarint(n) at the front. */
+export function benchKey(n: number, keySize: number): Buffer {
+  const key = Buffer.alloc(keySize);
+  let u = n * 2;
+  let i = 0;
+  while (u >= 128) { key[i++] = (u % 128) | 0x80; u = Math.floor(u / 128); }
+  key[i] = u;
+  return key;
 }

@@ -17,46 +17,33 @@
 // Unlock, each client holding a session lease, as etcd's; latency counts from
 // before the lock to after the unlock. (etcd's lock-client, the clientv3
 // mutex recipe, is not offered.)
-import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { lockService } from '../../src/proto';
-import { benchKey, call, errorText, forEachLimited, identity, method, setupConcurrencyMax, stmAttemptsMax, type Method } from './common';
-import { abandonedOp, type Done, type Driver, type LoopControl } from './loop';
-import type { Isolation, Options } from './options';
+import { codecFor, type Client } from '../../src/client';
+import { grantLeases, revokeLeases } from './lease';
+import { abandonedOp, errorText, type Done, type Driver, type LoopControl } from './loop';
+import { benchKey, type Isolation, type Options } from './options';
 
-interface Kv { mod_revision?: string }
-interface RangeResponse { header?: { revision?: string } | null; kvs?: Kv[] }
-interface TxnResponse {
-  header?: { revision?: string } | null;
-  succeeded?: boolean;
-  responses?: { response_range?: RangeResponse | null }[];
-}
+const stmAttemptsMax = 10_000;
+
+interface RangeResponse { header?: { revision?: string } | null; kvs?: { mod_revision?: string }[] }
+interface TxnResponse { header?: { revision?: string } | null; succeeded?: boolean; responses?: { response_range?: RangeResponse | null }[] }
 
 /** What a read saw: the key's mod revision ('0' when absent) and the revision the read was served at. */
 interface Seen { modRevision: string; revision: number }
 
 const lockName = Buffer.from('stmlock');
-const revokeTimeoutMs = 3_000;
-
-const EQUAL = 0;
-const LESS = 2;
-const MOD = 2;
+const [EQUAL, LESS, MOD] = [0, 2, 2];
 
 class StmDriver implements Driver {
   readonly series = ['stm'] as const;
-  private readonly txn: Method;
-  private readonly metadata = new grpc.Metadata();
-  private readonly callOptions: grpc.CallOptions;
   private readonly snapshotReads: boolean;
   private retries = 0;
   private reads = 0;
   private commits = 0;
   /** lock-rpc: each client's session lease. */
-  sessions: string[] = [];
+  sessions: bigint[] = [];
 
-  constructor(private readonly o: Options, private readonly conns: grpc.Client[], private readonly ctl: LoopControl) {
-    this.txn = method('KV', 'Txn');
-    this.callOptions = ctl.callOptions;
+  constructor(private readonly o: Options, private readonly conns: Client[], private readonly ctl: LoopControl) {
     this.snapshotReads = o.isolation === 's' || o.isolation === 'ss';
   }
 
@@ -66,122 +53,85 @@ class StmDriver implements Driver {
 
   async close(): Promise<void> {
     // Revoking the sessions releases any lock still held (connections belong to the caller).
-    const revoke = method('Lease', 'LeaseRevoke');
-    const deadline = new Date(Date.now() + revokeTimeoutMs);
-    await forEachLimited(this.sessions, setupConcurrencyMax, async (id, c) => {
-      await call(this.conns[c % this.conns.length] as grpc.Client, revoke, { ID: id }, deadline).catch(() => undefined);
-    });
+    await revokeLeases(this.conns, this.sessions);
   }
 
-  issue(client: number, g: number, done: Done): void {
+  issue(client: number, _g: number, done: Done): void {
+    this.run(client).then(done, (e: unknown) => done(errorText(e)));
+  }
+
+  private async run(client: number): Promise<string | undefined> {
+    const conn = this.conns[client % this.conns.length] as Client;
     const session = this.sessions[client];
-    if (session === undefined) { this.transaction(client, g, done); return; }
-    const conn = this.conns[client % this.conns.length] as grpc.Client;
-    const lock = lockMethod('Lock');
-    const unlock = lockMethod('Unlock');
-    call<{ key?: Buffer }>(conn, lock, { name: lockName, lease: session }, this.ctl.deadline).then(
-      (held) => this.transaction(client, g, (err) => {
-        call(conn, unlock, { key: held.key ?? Buffer.alloc(0) }, this.ctl.deadline).then(
-          () => done(err),
-          (e: unknown) => done(err ?? `unlock: ${errorText(e)}`),
-        );
-      }),
-      (e: unknown) => done(`lock: ${errorText(e)}`),
-    );
+    if (session === undefined) return this.transaction(conn);
+    const lock = (method: 'Lock' | 'Unlock', req: unknown): Promise<{ key?: Buffer }> => conn.call<{ key?: Buffer }>('Lock', method, req, this.ctl.callOptions)
+      .catch((e: unknown) => { throw new Error(`${method.toLowerCase()}: ${errorText(e)}`); });
+    const held = await lock('Lock', { name: lockName, lease: session.toString() });
+    const err = await this.transaction(conn).catch((e: unknown) => errorText(e));
+    await lock('Unlock', { key: held.key ?? Buffer.alloc(0) });
+    return err;
   }
 
-  private transaction(client: number, _g: number, done: Done): void {
-    const conn = this.conns[client % this.conns.length] as grpc.Client;
+  private async transaction(conn: Client): Promise<string | undefined> {
     const keys = this.pickKeys();
     const writes = Math.floor((keys.length * this.o.txnWrPercent) / 100);
     let prefetch = new Map<string, Seen>();
-    let attempts = 0;
-    const attempt = (): void => {
-      if (this.ctl.stopped && attempts > 0) { done(abandonedOp); return; }
-      if (++attempts > stmAttemptsMax) { done(`stm: no commit in ${stmAttemptsMax} attempts`); return; }
+    for (let attempt = 1; attempt <= stmAttemptsMax; attempt++) {
+      if (this.ctl.stopped && attempt > 1) return abandonedOp;
       const readSet = new Map<string, Seen>();
       let baseRevision: string | undefined;
-      const readAt = (i: number): void => {
-        if (i === keys.length) { commit(readSet); return; }
-        const key = keys[i] as Buffer;
+      for (const key of keys) {
         const name = key.toString('latin1');
-        const first = readSet.size === 0;
-        const hit = prefetch.get(name);
-        if (hit !== undefined) {
-          prefetch.delete(name);
-          readSet.set(name, hit);
-          if (first && this.snapshotReads) baseRevision = String(hit.revision);
-          readAt(i + 1);
-          return;
+        let seen = prefetch.get(name);
+        if (seen === undefined) {
+          this.reads++;
+          const r = await this.send(conn, { success: [{ request_range: this.readRequest(key, baseRevision) }] });
+          seen = seenOf(r.responses?.[0]?.response_range, r);
         }
-        this.reads++;
-        this.send(conn, { success: [{ request_range: this.readRequest(key, baseRevision) }] }, (err, r) => {
-          if (err !== undefined || r === undefined) { done(err ?? 'stm: empty read'); return; }
-          const seen = seenOf(r.responses?.[0]?.response_range, r);
-          readSet.set(name, seen);
-          if (first && this.snapshotReads) baseRevision = String(seen.revision);
-          readAt(i + 1);
-        });
-      };
-      readAt(0);
-    };
-    const commit = (readSet: Map<string, Seen>): void => {
+        if (readSet.size === 0 && this.snapshotReads) baseRevision = String(seen.revision);
+        readSet.set(name, seen);
+      }
       this.commits++;
-      const request = this.commitRequest(this.o.isolation, keys, writes, readSet);
-      this.send(conn, request, (err, r) => {
-        if (err !== undefined || r === undefined) { done(err ?? 'stm: empty commit'); return; }
-        if (r.succeeded === true) { done(); return; }
-        this.retries++;
-        if (this.snapshotReads) prefetch = prefetched(readSet, r);
-        attempt();
-      });
-    };
-    attempt();
+      const r = await this.send(conn, this.commitRequest(this.o.isolation, keys, writes, readSet));
+      if (r.succeeded === true) return undefined;
+      this.retries++;
+      prefetch = this.snapshotReads ? prefetched(readSet, r) : new Map();
+    }
+    return `stm: no commit in ${stmAttemptsMax} attempts`;
   }
 
   private readRequest(key: Buffer, baseRevision: string | undefined): Record<string, unknown> {
     if (!this.snapshotReads) return { key, serializable: true };
-    if (baseRevision === undefined) return { key }; // the first read of s/ss is linearizable and fixes the revision
-    return { key, revision: baseRevision, serializable: true };
+    // The first read of s/ss is linearizable and fixes the revision of the rest.
+    return baseRevision === undefined ? { key } : { key, revision: baseRevision, serializable: true };
   }
 
   private commitRequest(iso: Isolation, keys: Buffer[], writes: number, readSet: Map<string, Seen>): Record<string, unknown> {
-    const compare: Record<string, unknown>[] = [];
-    if (iso !== 'c') {
-      for (const [name, seen] of readSet) {
-        compare.push({ result: EQUAL, target: MOD, key: Buffer.from(name, 'latin1'), mod_revision: seen.modRevision });
-      }
-    }
+    const key = (name: string): Buffer => Buffer.from(name, 'latin1');
+    const compare = iso === 'c' ? [] : [...readSet].map(([name, seen]) => ({ result: EQUAL, target: MOD, key: key(name), mod_revision: seen.modRevision }));
     if (iso === 'ss') {
-      let firstRevision = Number.MAX_SAFE_INTEGER - 1;
-      for (const seen of readSet.values()) firstRevision = Math.min(firstRevision, seen.revision);
-      for (let i = 0; i < writes; i++) {
-        compare.push({ result: LESS, target: MOD, key: keys[i] as Buffer, mod_revision: String(firstRevision + 1) });
-      }
+      const firstRevision = Math.min(Number.MAX_SAFE_INTEGER - 1, ...[...readSet.values()].map((x) => x.revision));
+      for (let i = 0; i < writes; i++) compare.push({ result: LESS, target: MOD, key: keys[i] as Buffer, mod_revision: String(firstRevision + 1) });
     }
-    const success = keys.slice(0, writes).map((key) => ({ request_put: { key, value: randomBytes(this.o.valSize) } }));
-    const request: Record<string, unknown> = { compare, success };
+    const success = keys.slice(0, writes).map((k) => ({ request_put: { key: k, value: randomBytes(this.o.valSize) } }));
     // s and ss read the keys back in the Else branch, saving the retry a round trip (clientv3's prefetch).
-    if (this.snapshotReads) request['failure'] = [...readSet.keys()].map((name) => ({ request_range: { key: Buffer.from(name, 'latin1') } }));
-    return request;
+    const failure = this.snapshotReads ? [...readSet.keys()].map((name) => ({ request_range: { key: key(name) } })) : [];
+    return { compare, success, failure };
   }
 
-  private send(conn: grpc.Client, request: Record<string, unknown>, then: (err: string | undefined, r: TxnResponse | undefined) => void): void {
-    conn.makeUnaryRequest(this.txn.path, identity, identity, this.txn.requestSerialize(request), this.metadata, this.callOptions,
-      (err, response) => {
-        if (err) { then(errorText(err), undefined); return; }
-        try {
-          then(undefined, this.txn.responseDeserialize(response as Buffer) as TxnResponse);
-        } catch (e) {
-          then(`stm: undecodable response (${errorText(e)})`, undefined);
-        }
-      });
+  private async send(conn: Client, request: Record<string, unknown>): Promise<TxnResponse> {
+    const txn = codecFor('KV', 'Txn');
+    const response = await conn.callRaw('KV', 'Txn', txn.encode(request), this.ctl.callOptions);
+    try {
+      return txn.decode(response) as TxnResponse;
+    } catch (e) {
+      throw new Error(`stm: undecodable response (${errorText(e)})`);
+    }
   }
 
   /** --keys-per-txn distinct keys of --keys, at random. */
   private pickKeys(): Buffer[] {
-    const want = this.o.keysPerTxn;
-    const space = this.o.stmKeys;
+    const [want, space] = [this.o.keysPerTxn, this.o.stmKeys];
     const chosen = new Set<number>();
     for (let tries = 0; chosen.size < want && tries < want * 64; tries++) chosen.add(Math.floor(Math.random() * space));
     // Only when nearly every key is wanted: take the next free ones (want ≤ space, so this ends).
@@ -192,40 +142,24 @@ class StmDriver implements Driver {
 
 function seenOf(range: RangeResponse | null | undefined, txn: TxnResponse): Seen {
   const nested = Number(range?.header?.revision ?? 0);
-  const revision = nested > 0 ? nested : Number(txn.header?.revision ?? 0);
-  return { modRevision: range?.kvs?.[0]?.mod_revision ?? '0', revision };
+  return { modRevision: range?.kvs?.[0]?.mod_revision ?? '0', revision: nested > 0 ? nested : Number(txn.header?.revision ?? 0) };
 }
 
 function prefetched(readSet: Map<string, Seen>, r: TxnResponse): Map<string, Seen> {
   const out = new Map<string, Seen>();
-  let i = 0;
-  for (const name of readSet.keys()) {
-    const range = r.responses?.[i++]?.response_range;
+  [...readSet.keys()].forEach((name, i) => {
+    const range = r.responses?.[i]?.response_range;
     if (range !== undefined && range !== null) out.set(name, seenOf(range, r));
-  }
+  });
   return out;
 }
 
-function lockMethod(name: 'Lock' | 'Unlock'): Method {
-  const m = lockService().service[name];
-  if (m === undefined) throw new Error(`v3lockpb.Lock.${name} missing from the proto`);
-  return m as Method;
-}
-
-export async function makeStmDriver(o: Options, conns: grpc.Client[], clients: number, ctl: LoopControl): Promise<Driver> {
+export async function makeStmDriver(o: Options, conns: Client[], clients: number, ctl: LoopControl): Promise<Driver> {
   const driver = new StmDriver(o, conns, ctl);
+  // lock-rpc: a session lease per client, long enough to outlive the run, so the sessions need no keepalives.
   if (o.stmLocker === 'lock-rpc') {
-    // Long enough to outlive the run, so the sessions need no keepalives.
-    const ttl = String(Math.ceil(o.durationMaxSeconds) + 60);
-    const grant = method('Lease', 'LeaseGrant');
-    const sessions = new Array<string>(clients);
-    await forEachLimited(Array.from({ length: clients }, (_, c) => c), setupConcurrencyMax, async (c) => {
-      const r = await call<{ ID?: string; error?: string }>(conns[c % conns.length] as grpc.Client, grant, { TTL: ttl }, ctl.deadline)
-        .catch((e: unknown) => { throw new Error(`stm session lease: ${errorText(e)}`); });
-      if (r.ID === undefined || r.ID === '0' || (r.error ?? '') !== '') throw new Error(`stm session lease: ${r.error ?? 'no ID'}`);
-      sessions[c] = r.ID;
-    });
-    driver.sessions = sessions;
+    driver.sessions = await grantLeases(conns, clients, Math.ceil(o.durationMaxSeconds) + 60, ctl)
+      .catch((e: unknown) => { throw new Error(`stm session lease: ${errorText(e)}`); });
   }
   return driver;
 }

@@ -32,6 +32,8 @@ export interface ClientOptions {
   password?: string;
   /** Called for every failed unary attempt (etcdctl logs these). */
   onCallError?: (e: ClientError, endpoint: string) => void;
+  /** A TCP connection of its own per endpoint, not shared with other clients (load generators' --conns). */
+  ownConnection?: boolean;
 }
 
 export interface CallOptions {
@@ -79,14 +81,44 @@ export function requestFor(service: AnyService, method: string, req: unknown): u
   return cleanRequest(def?.requestType?.type?.name, req, servicePackage(service));
 }
 
+/** A method's wire coders: encode as call() sends a request (defaults dropped), decode as call() returns a response. */
+export interface MethodCodec {
+  readonly path: string;
+  encode(req: unknown): Buffer;
+  decode(res: Buffer): unknown;
+}
+
+const codecs = new Map<string, MethodCodec>();
+
+export function codecFor(service: AnyService, method: string): MethodCodec {
+  const key = `${service}.${method}`;
+  let codec = codecs.get(key);
+  if (codec !== undefined) return codec;
+  const def = constructorFor(service).service[method];
+  if (def === undefined) throw new ClientError(grpc.status.UNIMPLEMENTED, `unknown method ${key}`);
+  codec = {
+    path: def.path,
+    encode: (req) => def.requestSerialize(requestFor(service, method, req)),
+    decode: (res) => def.responseDeserialize(res),
+  };
+  codecs.set(key, codec);
+  return codec;
+}
+
+const identity = (b: Buffer): Buffer => b;
+
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: unknown) => void) => grpc.ClientUnaryCall;
 
 export class Client {
   options: ClientOptions;
   private readonly endpoints: Endpoint[];
   private readonly stubs = new Map<string, grpc.Client>();
+  /** One channel per endpoint, shared by every service's stub: one connection, as etcd's clientv3 has. */
+  private readonly channels = new Map<string, grpc.Channel>();
   private current = 0;
   private token: string | undefined;
+  private rawMetadata: grpc.Metadata | undefined;
+  private rawToken: string | undefined;
   private closed = false;
 
   constructor(options: ClientOptions) {
@@ -107,8 +139,9 @@ export class Client {
 
   close(): void {
     this.closed = true;
-    for (const stub of this.stubs.values()) stub.close();
+    for (const channel of this.channels.values()) channel.close();
     this.stubs.clear();
+    this.channels.clear();
   }
 
   private credentials(ep: Endpoint): grpc.ChannelCredentials {
@@ -134,7 +167,13 @@ export class Client {
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 500,
       };
-      stub = new Ctor(ep.address, this.credentials(ep), channelOptions);
+      if (this.options.ownConnection === true) channelOptions['grpc.use_local_subchannel_pool'] = 1;
+      let channel = this.channels.get(ep.address);
+      if (channel === undefined) {
+        channel = new grpc.Channel(ep.address, this.credentials(ep), channelOptions);
+        this.channels.set(ep.address, channel);
+      }
+      stub = new Ctor(ep.address, this.credentials(ep), { channelOverride: channel });
       this.stubs.set(key, stub);
     }
     return stub;
@@ -223,6 +262,38 @@ export class Client {
       }
       await new Promise((r) => setTimeout(r, Math.min(retryPauseMs, left)));
     }
+  }
+
+  /**
+   * One unary attempt with the request already encoded (codecFor) and the
+   * response left encoded, on the current endpoint, without failover or
+   * retry: for load generators, which send the same bytes many times and
+   * count every failure.
+   */
+  callRaw(service: AnyService, method: string, request: Buffer, opts: CallOptions = {}): Promise<Buffer> {
+    const ep = this.endpoints[this.current];
+    if (this.closed || ep === undefined) return Promise.reject(new ClientError(grpc.status.CANCELLED, 'grpc: the client connection is closing'));
+    const deadline = opts.deadline ?? Date.now() + (opts.timeoutMs ?? defaultTimeoutMs);
+    if (this.token === undefined && this.options.username !== undefined) {
+      return this.authenticate(ep, deadline).then(() => this.callRaw(service, method, request, { deadline }));
+    }
+    // No per-call allocations beyond grpc-js's own: the stub and the metadata (no token yet, or the same token) are reused.
+    const stub = this.stub(ep, service);
+    if (this.rawMetadata === undefined || this.rawToken !== this.token) [this.rawMetadata, this.rawToken] = [this.metadata(), this.token];
+    const md = this.rawMetadata;
+    return new Promise((resolve, reject) => {
+      stub.makeUnaryRequest(codecFor(service, method).path, identity, identity, request, md, { deadline }, (err, res) => {
+        if (err !== null || res === undefined) reject(fromServiceError(err ?? new Error('empty response'), ep.raw));
+        else resolve(res);
+      });
+    });
+  }
+
+  /** duplex() without the coders: encoded messages in and out (codecFor). */
+  async duplexRaw(service: AnyService, method: string, opts: CallOptions = {}): Promise<grpc.ClientDuplexStream<Buffer, Buffer>> {
+    const deadline = opts.deadline ?? Date.now() + (opts.timeoutMs ?? this.options.dialTimeoutMs ?? defaultTimeoutMs);
+    const ep = await this.pickStreamEndpoint(deadline);
+    return this.stub(ep, service).makeBidiStreamRequest(codecFor(service, method).path, identity, identity, this.metadata(), {});
   }
 
   /** Finds a reachable endpoint (by a cheap call) for streams; returns its index. */
