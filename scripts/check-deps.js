@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// Enforces DESIGN.md's layering on the sources: which src/ folder may import
-// which, and where grpc and level may be imported. Fails CI on a violation.
+// Enforces DESIGN.md's layering: which src/ folder may import which, where
+// grpc and level may be imported, no import cycle in src/, and test/, bench/,
+// jepsen/ and cmd/ import a src/ folder only through its index.ts. Fails CI
+// on a violation. `node scripts/check-deps.js [ROOT]` checks another tree
+// (test/deps.test.ts gives it one with deliberate violations).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
-const root = path.join(__dirname, '..');
+const root = path.resolve(process.argv[2] ?? path.join(__dirname, '..'));
 const allowed = {
   util: [],
   raft: ['util'],
@@ -72,6 +75,24 @@ for (const file of walk(path.join(root, 'src'), [])) {
     }
   }
 }
+// Outside src/: a src/ folder only through its index.ts (its other files are private to it).
+for (const dir of ['test', 'bench', 'jepsen', 'cmd']) {
+  if (!fs.existsSync(path.join(root, dir))) continue;
+  for (const file of walk(path.join(root, dir), [])) {
+    const src = fs.readFileSync(file, 'utf8');
+    const re = /(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+    for (let m; (m = re.exec(src)); ) {
+      const spec = m[1] || m[2] || m[3];
+      if (!spec.startsWith('.')) continue;
+      const rel = path.relative(path.join(root, 'src'), path.resolve(path.dirname(file), spec));
+      if (rel.startsWith('..') || rel === '') continue;
+      const [folder, ...rest] = rel.split(path.sep);
+      const inner = rest.join('/');
+      if (inner !== '' && inner !== 'index') problems.push(`${path.relative(root, file)}: import src/${folder}/ through its index.ts, not ${spec}`);
+    }
+  }
+}
+
 // No import cycles (type-only imports excluded: they vanish at run time). Tarjan's SCCs.
 {
   let counter = 0;

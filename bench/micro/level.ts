@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Level } from 'level';
 import { openLevelBackend, type Backend, type BatchOp } from '../../src/storage';
-import { revisionKey } from '../../src/mvcc/codec';
+import { revisionKey } from '../../src/mvcc';
 import { noiseBytes, sink, type MicroCase, type MicroSuite } from './harness';
 
 const valueBytes = 256;

@@ -5,10 +5,8 @@
 import { Packr } from 'msgpackr';
 import {
   decodeRecord, decodeRevision, decodeRevisionKey, encodeKeyValue, encodeRevision, revisionKey,
-} from '../../src/mvcc/codec';
-import * as keyIndex from '../../src/mvcc/key-index';
-import { appendTombstone, revisionAt, type KeyEntry } from '../../src/mvcc/key-index';
-import type { KeyValue } from '../../src/mvcc';
+  appendPut, appendTombstone, newKeyEntry, revisionAt, type KeyEntry, type KeyValue,
+} from '../../src/mvcc';
 import { SortedStringMap } from '../../src/storage';
 import { noiseBytes, sampleKey, shuffledIndexes, sink, type MicroCase, type MicroSuite } from './harness';
 
@@ -127,9 +125,9 @@ function scanCase(n: number): MicroCase {
 // builds the same history through whichever is compiled in; drop the legacy
 // branch once the rework has landed.
 type Loose = (...args: unknown[]) => unknown;
-const newEntry = keyIndex.newKeyEntry as unknown as Loose;
-const putRevision = keyIndex.appendPut as unknown as Loose;
-const legacyKeyIndex = keyIndex.newKeyEntry.length === 1;
+const newEntry = newKeyEntry as unknown as Loose;
+const putRevision = appendPut as unknown as Loose;
+const legacyKeyIndex = newKeyEntry.length === 1;
 
 /** A key with gens generations of revs revisions each (all but the last deleted). */
 function keyWithHistory(gens: number, revs: number): KeyEntry {

@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { createClientServer } from '../../src/api';
-import * as c from '../../src/api/convert';
+import { convert as c } from '../../src/api';
 import { EventType, type Event, type KeyValue, type WatchOutput } from '../../src/mvcc';
 import { etcdService, loaderOptions, protoRoot } from '../../src/proto';
 import type { Member } from '../../src/server';

@@ -3,9 +3,9 @@
 // what the server proposes for a put: an encoded InternalRequest
 // (src/server/requests.ts) of a 24-byte key and a 256-byte value.
 import { MemoryStorage, RawNode, message, type Entry, type Message, type Ready } from '../../src/raft';
-import { encodeRequest } from '../../src/server/requests';
-import { decodeMessage, encodeMessage, messageWireBytes } from '../../src/transport/codec';
-import { SeededRandom } from '../../src/util/random';
+import { encodeRequest } from '../../src/server';
+import { decodeMessage, encodeMessage, messageWireBytes } from '../../src/transport';
+import { SeededRandom } from '../../src/util';
 import { noiseBytes, sampleKey, sink, type MicroCase, type MicroSuite } from './harness';
 
 const compactEvery = 20_000;

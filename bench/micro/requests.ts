@@ -2,7 +2,7 @@
 // InternalRequest a member proposes for a put, and its decoding at apply —
 // from a Buffer (the member's own proposal) and from a plain Uint8Array view
 // (an entry that arrived over the peer transport).
-import { decodeRequest, encodeRequest, type InternalRequest } from '../../src/server/requests';
+import { decodeRequest, encodeRequest, type InternalRequest } from '../../src/server';
 import { noiseBytes, sampleKey, sink, type MicroSuite } from './harness';
 
 function putRequest(id: bigint): InternalRequest {

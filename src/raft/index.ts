@@ -44,3 +44,8 @@ export {
 } from './types';
 export type { ProgressState } from './progress';
 export type { Random } from '../util';
+// For unit tests of the parts (test/ imports a src folder only through its index.ts).
+export { Raft } from './raft';
+export { Inflights, Progress } from './progress';
+export { Deque, LeaderReads } from './read-only';
+export { transferContext } from './types';

@@ -8,3 +8,5 @@ export type { TlsFiles } from './dial';
 export { UrlError } from './dial';
 export { DecodeError, decodeMessage, encodeMessage, encodeMessageToBuffer, isWireType, messageWireBytes } from './codec';
 export { probeClusterId } from './probe';
+// For unit tests of the parts (test/ imports a src folder only through its index.ts).
+export { FrameReader, frameKind, frameHeaderBytes, writeFrameHeader, encodeHelloAck } from './frame';

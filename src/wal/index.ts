@@ -21,3 +21,5 @@ export { WalLockedError } from './lock';
 export { crc32cImplementation } from './crc32c';
 export { inspectWal, repairWal, WalRepairRefused, type WalSummary, type WalSegmentSummary, type RepairOptions, type RepairResult } from './inspect';
 export { migrateFromLevelRaftLog, isLevelRaftLog, type MigrationResult } from './migrate';
+// For unit tests of the parts (test/ imports a src folder only through its index.ts).
+export { crc32c, crc32cTable } from './crc32c';

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { etcdService } from '../../src/proto';
-import { int64ToNumber, kvToPb } from '../../src/api/convert';
-import { FrameBuffer, HeaderCache, appendResponses, decodeWatchRequest, messagesOf, type HeaderIds, type WatchRequestMessage } from '../../src/api/watch-wire';
+import { int64ToNumber, kvToPb } from '../../src/api';
+import { FrameBuffer, HeaderCache, appendResponses, decodeWatchRequest, messagesOf, type HeaderIds, type WatchRequestMessage } from '../../src/api';
 import { EventType, type Event, type KeyValue, type WatchOutput } from '../../src/mvcc';
 
 const method = etcdService('Watch').service['Watch'];

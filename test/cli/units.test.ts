@@ -2,10 +2,10 @@
 // keelctl's output depends on.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { goDuration, goJsonString, goQuote, humanizeBytes, parseGoDuration } from '../../src/cli/go-format';
-import { FlagError, flagSpecs, parseFlags } from '../../src/cli/flags';
-import { renderTable } from '../../src/cli/table';
-import { argify } from '../../src/cli/commands/kv';
+import { goDuration, goJsonString, goQuote, humanizeBytes, parseGoDuration } from '../../src/cli';
+import { FlagError, flagSpecs, parseFlags } from '../../src/cli';
+import { renderTable } from '../../src/cli';
+import { argify } from '../../src/cli';
 import { toBigint, toUint64 } from '../../src/client';
 
 test('go-humanize Bytes rounds like Go (half to even at %.0f)', () => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import type { KeyValue } from '../../src/mvcc';
-import { ValueCache, valueCacheEntryOverheadBytes } from '../../src/mvcc/key-index';
+import { ValueCache, valueCacheEntryOverheadBytes } from '../../src/mvcc';
 
 function kv(key: string, value: string | Buffer, modRevision = 2): KeyValue {
   return {

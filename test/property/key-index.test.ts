@@ -16,7 +16,7 @@ import {
   newKeyEntry,
   revisionAt,
   revisionsOf,
-} from '../../src/mvcc/key-index';
+} from '../../src/mvcc';
 
 /** etcd's keyIndex: generations of flat (main, sub) pairs; all but the last end in a tombstone, the last is empty iff deleted. */
 class GenerationsModel {

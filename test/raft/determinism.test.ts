@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { MemoryStorage, RawNode, type Message, type Ready } from '../../src/raft';
-import { SeededRandom } from '../../src/util/random';
+import { SeededRandom } from '../../src/util';
 import { Simulation } from './sim/simulation';
 
 function serialize(rd: Ready): string {

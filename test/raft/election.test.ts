@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { makeConfState, message, MemoryStorage, None } from '../../src/raft';
-import { transferContext } from '../../src/raft/types';
-import { SeededRandom } from '../../src/util/random';
+import { transferContext } from '../../src/raft';
+import { SeededRandom } from '../../src/util';
 import { msgs, Network, newRaft, raftWithLog, tickN } from './helpers';
 
 function settled(net: Network): void {

@@ -5,8 +5,8 @@ import {
   MemoryStorage, makeConfState, message,
   type Entry, type EntryType, type HardState, type Message, type MessageType, type RaftConfig,
 } from '../../src/raft';
-import { Raft } from '../../src/raft/raft';
-import { SeededRandom } from '../../src/util/random';
+import { Raft } from '../../src/raft';
+import { SeededRandom } from '../../src/util';
 
 export const ids = (...xs: number[]): bigint[] => xs.map(BigInt);
 

@@ -7,7 +7,7 @@ import {
   encodeConfChange, isRaftError, makeConfState, message, MemoryStorage, None,
   type ConfChange, type Message, type Snapshot,
 } from '../../src/raft';
-import type { Raft } from '../../src/raft/raft';
+import type { Raft } from '../../src/raft';
 import { allEntries, entry, hup, logTerms, msgs, Network, newRaft, persist, propose, raftWithLog, storageWith } from './helpers';
 
 const cc = (type: ConfChange['type'], id: number): ConfChange => ({ type, nodeId: BigInt(id), context: new Uint8Array(0) });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { message, None, type Message } from '../../src/raft';
-import type { Raft } from '../../src/raft/raft';
+import type { Raft } from '../../src/raft';
 import {
   allEntries, entry, entsWithTerms, hup, logTerms, msgs, newRaft, Network, persist, propose, raftWithLog,
   storageWith, text,

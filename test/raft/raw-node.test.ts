@@ -8,7 +8,7 @@ import {
   StorageError, type ConfChange, type RaftConfig, type Ready,
 } from '../../src/raft';
 import { AssertionError } from '../../src/util';
-import { SeededRandom } from '../../src/util/random';
+import { SeededRandom } from '../../src/util';
 
 function config(id: number, storage: MemoryStorage, extra: Partial<RaftConfig> = {}): RaftConfig {
   return { id: BigInt(id), electionTicks: 10, heartbeatTicks: 1, storage, random: new SeededRandom(id), ...extra };

@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { isRaftError, message, RawNode, MemoryStorage } from '../../src/raft';
-import type { Raft } from '../../src/raft/raft';
+import type { Raft } from '../../src/raft';
 import { limits } from '../../src/util';
-import { SeededRandom } from '../../src/util/random';
+import { SeededRandom } from '../../src/util';
 import { msgs, Network, newRaft, propose, tickN } from './helpers';
 
 function cluster(n: number, opts: Parameters<typeof Network.ofSize>[1] = {}): Network {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { isRaftError, message, type Message } from '../../src/raft';
-import type { Raft } from '../../src/raft/raft';
+import type { Raft } from '../../src/raft';
 import { entry, logTerms, msgs, Network, newRaft, propose, raftWithLog, storageWith } from './helpers';
 
 function ackOf(m: Message): Message {

@@ -2,10 +2,10 @@
 // helpers and the seeded PRNG.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Inflights, Progress } from '../../src/raft/progress';
-import { Deque, LeaderReads } from '../../src/raft/read-only';
+import { Inflights, Progress } from '../../src/raft';
+import { Deque, LeaderReads } from '../../src/raft';
 import { limits, AssertionError } from '../../src/util';
-import { SeededRandom } from '../../src/util/random';
+import { SeededRandom } from '../../src/util';
 import { raftWithLog } from './helpers';
 
 test('Inflights: full by count or by bytes; freeLE and freeFirstOne release in order', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { AutoCompactor, parseRetention } from '../../src/server/compactor';
+import { AutoCompactor, parseRetention } from '../../src/server';
 import { ManualClock } from '../../src/util';
 
 const ms = (s: string): number => (s.endsWith('m') ? Number(s.slice(0, -1)) * 60_000 : Number(s.slice(0, -1)) * 1000);

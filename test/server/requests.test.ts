@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { encodeRequest, decodeRequest } from '../../src/server/requests';
+import { encodeRequest, decodeRequest } from '../../src/server';
 
 test('internal requests round-trip with Buffers and bigints, also from a plain Uint8Array (as entries arrive from peers)', () => {
   const req = { id: (1n << 63n) - 5n, body: { op: 'put' as const, req: { key: Buffer.from([0, 0xff, 0x61]), value: Buffer.from('v'), lease: -7n, prevKv: true, ignoreValue: false, ignoreLease: false } } };

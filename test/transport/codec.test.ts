@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { message, type Entry, type Message, type MessageType, type Snapshot } from '../../src/raft';
 import { DecodeError, decodeMessage, encodeMessageToBuffer, isWireType, messageWireBytes } from '../../src/transport';
-import { FrameReader, frameKind, frameHeaderBytes, writeFrameHeader } from '../../src/transport/frame';
+import { FrameReader, frameKind, frameHeaderBytes, writeFrameHeader } from '../../src/transport';
 
 const wireTypes: MessageType[] = [
   'MsgProp', 'MsgApp', 'MsgAppResp', 'MsgVote', 'MsgVoteResp', 'MsgSnap', 'MsgHeartbeat', 'MsgHeartbeatResp',

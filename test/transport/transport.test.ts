@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { message, type Message } from '../../src/raft';
-import { encodeHelloAck } from '../../src/transport/frame';
+import { encodeHelloAck } from '../../src/transport';
 import {
   app, closeAll, connectAll, entries, heartbeat, liveArrayBuffers, settledArrayBuffers, startNode, turn, waitActive, waitFor, type Node,
 } from './helpers';

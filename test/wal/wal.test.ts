@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { makeConfState, type Entry, type HardState } from '../../src/raft';
 import { failpoint, failpointsActive, installFailpoints, parseFailpoints, uninstallFailpoints, FailpointError } from '../../src/util';
 import { WalCorruptError, WalLockedError, WalRepairRefused, WalStorage, inspectWal, repairWal } from '../../src/wal';
-import { crc32c, crc32cTable } from '../../src/wal/crc32c';
+import { crc32c, crc32cTable } from '../../src/wal';
 import { digest } from '../storage/raft-model';
 import { freePort, keelEntry } from '../helpers/procs';
 import { runChild } from './wal-helpers';

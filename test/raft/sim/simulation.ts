@@ -12,7 +12,7 @@ import {
   RawNode, MemoryStorage, applyConfChange, confStateEqual, decodeConfChange, isEmptyHardState, isRaftError, makeConfState,
   type ConfChange, type ConfState, type Entry, type Message, type RaftTestMutation, type Ready, type Snapshot,
 } from '../../../src/raft';
-import { SeededRandom } from '../../../src/util/random';
+import { SeededRandom } from '../../../src/util';
 import { MinHeap } from './heap';
 
 export const eventKinds = ['propose', 'read', 'crash', 'restart', 'partition', 'heal', 'transfer', 'member', 'compact', 'ambush'] as const;
